@@ -1,0 +1,167 @@
+"""Plan -> statements (compile), then run them (apply).
+
+``compile_plan`` is pure and is also what ``plan --format sql`` prints, so
+the SQL a reviewer reads is exactly the SQL apply runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.artifacts import HashCache
+from deploy.errors import PlanStale, PolicyViolation
+from deploy.plan import Action, Change, Kind, Plan
+from deploy.session import Session
+from deploy.spec import MARKER_NAME, LocalFile, marker_content
+from deploy.sql import argument_type, file_url, ident, literal, qualified, stage_location
+
+
+@dataclass(frozen=True)
+class Step:
+    sql: str
+    upload_bytes: int = 0
+    marker: bytes | None = None  # written to the PUT's local path just before it runs
+    marker_path: str | None = None
+
+    @property
+    def is_ddl(self) -> bool:
+        return not self.sql.startswith(("PUT ", "REMOVE "))
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    statements: int
+    ddl: int
+    files_uploaded: int
+    bytes_uploaded: int
+    removed_paths: int
+    seconds: float
+
+
+def _put(local: str, db: str, sc: str, stage: str, prefix: str) -> str:
+    # AUTO_COMPRESS=FALSE: Snowflake would otherwise store model.safetensors.gz,
+    # which the UDF cannot import under its own name.
+    return f"PUT {file_url(local)} {stage_location(db, sc, stage, prefix)} AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
+
+
+def _function_ddl(a: dict) -> str:
+    args = ", ".join(f"{ident(n)} {t}" for n, t in a["args"])
+    imports = []
+    for imp in a["imports"]:
+        stage, _, path = imp.lstrip("@").partition("/")
+        db, sc, st = stage.split(".")
+        imports.append(literal(stage_location(db, sc, st, path)))
+    packages = ", ".join(literal(p) for p in a["packages"])
+    return (
+        f"CREATE OR REPLACE FUNCTION {qualified(a['database'], a['schema'], a['name'])}({args})"
+        f" COPY GRANTS RETURNS {a['returns']} LANGUAGE PYTHON {a['null_handling']} {a['volatility']}"
+        f" RUNTIME_VERSION = {literal(a['runtime'])}"
+        f" PACKAGES = ({packages})"
+        f" IMPORTS = ({', '.join(imports)})"
+        f" HANDLER = {literal(a['handler'])}"
+        f" COMMENT = {literal(a['comment'])}"
+    )
+
+
+def _drop_function(b: dict) -> str:
+    types = ", ".join(argument_type(t) for _, t in b["args"])
+    return f"DROP FUNCTION IF EXISTS {qualified(b['database'], b['schema'], b['name'])}({types})"
+
+
+def compile_change(change: Change, marker_dir: Path) -> list[Step]:
+    a, b = change.after or {}, change.before or {}
+    match change.kind, change.action:
+        case Kind.DATABASE, Action.CREATE:
+            return [Step(f"CREATE DATABASE IF NOT EXISTS {qualified(a['name'])}")]
+        case Kind.SCHEMA, Action.CREATE:
+            return [Step(f"CREATE SCHEMA IF NOT EXISTS {qualified(a['database'], a['name'])}")]
+        case Kind.STAGE, Action.CREATE:
+            return [
+                Step(
+                    f"CREATE STAGE IF NOT EXISTS {qualified(a['database'], a['schema'], a['name'])}"
+                    f" COMMENT = {literal(a['comment'])}"
+                )
+            ]
+        case Kind.STAGE, Action.DELETE:
+            if b.get("foreign_files"):
+                # Files the tool did not put there stay, and so does their stage.
+                return [
+                    Step(f"REMOVE {stage_location(b['database'], b['schema'], b['name'], p)}") for p in change.removes
+                ]
+            return [Step(f"DROP STAGE IF EXISTS {qualified(b['database'], b['schema'], b['name'])}")]
+        case Kind.STAGE_VERSION, Action.CREATE | Action.UPDATE:
+            db, sc, st, ver = a["database"], a["schema"], a["stage"], a["version"]
+            steps = [Step(f"REMOVE {stage_location(db, sc, st, p)}") for p in change.removes]
+            steps += [Step(_put(u.source, db, sc, st, f"{ver}/"), upload_bytes=u.size) for u in change.uploads]
+            files = tuple(LocalFile(f["name"], Path(), f["size"], f["sha256"]) for f in a["files"])
+            marker = marker_content(files)
+            marker_path = str(marker_dir / ver / MARKER_NAME)
+            # The marker goes last: the version is complete only once it is there.
+            steps.append(Step(_put(marker_path, db, sc, st, f"{ver}/"), len(marker), marker, marker_path))
+            return steps
+        case Kind.STAGE_VERSION, Action.DELETE:
+            return [Step(f"REMOVE {stage_location(b['database'], b['schema'], b['stage'], p)}") for p in change.removes]
+        case Kind.FUNCTION, Action.CREATE | Action.REPLACE:
+            return [Step(_function_ddl(a))]
+        case Kind.FUNCTION, Action.DELETE:
+            return [Step(_drop_function(b))]
+    raise ValueError(f"cannot compile {change.action.word} of {change.kind.value}")
+
+
+def compile_plan(plan: Plan, marker_dir: Path) -> list[Step]:
+    return [step for change in plan.changes for step in compile_change(change, marker_dir)]
+
+
+def check_policy(plan: Plan, *, allow_destroy: bool) -> None:
+    destroys = [c for c in plan.changes if c.is_destroy]
+    if destroys and not allow_destroy:
+        names = ", ".join(f"{c.kind.value} {c.name}" for c in destroys[:5])
+        more = f" and {len(destroys) - 5} more" if len(destroys) > 5 else ""
+        raise PolicyViolation(f"the plan destroys {names}{more}; re-run with --allow-destroy to permit it")
+
+
+def check_local_files(plan: Plan, hashes: HashCache) -> None:
+    """Refuse to upload a file whose content moved since the plan was made."""
+    for change in plan.changes:
+        for u in change.uploads:
+            path = Path(u.source)
+            if not path.is_file():
+                raise PlanStale(f"{u.source} no longer exists; re-run `deploy plan`")
+            size, digest = hashes.digest(path)
+            if digest != u.sha256 or size != u.size:
+                raise PlanStale(f"{u.source} changed since the plan was made; re-run `deploy plan`")
+
+
+def apply_plan(
+    plan: Plan,
+    session: Session,
+    *,
+    marker_dir: Path,
+    hashes: HashCache,
+    allow_destroy: bool = False,
+    on_step: Callable[[int, int, Step], None] | None = None,
+) -> ApplyResult:
+    check_policy(plan, allow_destroy=allow_destroy)
+    check_local_files(plan, hashes)
+    steps = compile_plan(plan, marker_dir)
+    t0 = time.perf_counter()
+    start_count = session.log.count
+    files = sent = removed = ddl = 0
+    for i, step in enumerate(steps):
+        if on_step:
+            on_step(i, len(steps), step)
+        if step.marker is not None and step.marker_path:
+            Path(step.marker_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(step.marker_path).write_bytes(step.marker)
+        session.execute(step.sql)
+        if step.sql.startswith("PUT "):
+            files += 1
+            sent += step.upload_bytes
+        elif step.sql.startswith("REMOVE "):
+            removed += 1
+        else:
+            ddl += 1
+    return ApplyResult(session.log.count - start_count, ddl, files, sent, removed, time.perf_counter() - t0)

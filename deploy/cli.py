@@ -1,0 +1,420 @@
+"""The `deploy` command: parses arguments, calls one library function, prints, sets the exit status.
+
+Exit status: 0 success / no changes, 2 changes pending (plan, drift),
+1 an expected error (one readable line), 3 an unexpected one (traceback with --debug).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from deploy import reconcile
+from deploy.apply import ApplyResult, Step
+from deploy.artifacts import default_cache_dir
+from deploy.errors import DeployError
+from deploy.plan import Plan
+from deploy.render import render
+from deploy.render.common import human_bytes
+from deploy.session import Session
+from deploy.sql import literal, qualified
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Plan, apply and check the T5 summarizer's deployment to Snowflake.",
+)
+local_app = typer.Typer(no_args_is_help=True, help="Manage the embedded local Snowflake.")
+app.add_typer(local_app, name="local")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    sql = "sql"
+
+
+class RowFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@dataclass
+class Options:
+    connection: str | None
+    manifests: Path
+    cache_dir: Path
+    debug: bool
+
+    @property
+    def workspace(self) -> reconcile.Workspace:
+        return reconcile.Workspace(self.manifests, self.cache_dir)
+
+
+def _opts(ctx: typer.Context) -> Options:
+    return ctx.obj
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    connection: Annotated[
+        str | None,
+        typer.Option(
+            "--connection",
+            "-c",
+            envvar="T5_DEPLOY_CONNECTION",
+            help="Connection name (connections.toml); `local` is the embedded Snowflake.",
+        ),
+    ] = None,
+    manifests: Annotated[
+        Path, typer.Option("--manifests", "-m", envvar="T5_DEPLOY_MANIFESTS", help="Manifest file or directory.")
+    ] = Path("manifests"),
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Hash cache and completion markers.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(name)s: %(message)s")
+    if not debug:
+        logging.getLogger("snowflake.connector").setLevel(logging.ERROR)
+    ctx.obj = Options(connection, manifests, cache_dir or default_cache_dir(), debug)
+
+
+@contextmanager
+def _session(opts: Options):
+    from deploy.connection import connect, resolve_connection
+
+    spec = resolve_connection(opts.connection)
+    session = Session(connect(spec))
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _colour(text: str) -> Text:
+    """Colour a rendered plan by each line's leading symbol; the renderers stay plain."""
+    styles = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta"}
+    result = Text()
+    for line in text.splitlines(keepends=True):
+        head = line.strip().split(" ", 1)[0]
+        style = styles.get(head) or (
+            "bold"
+            if line.startswith(("Plan:", "No changes"))
+            else "dim"
+            if line.strip().startswith("# (")
+            else "yellow"
+            if line.startswith("Warning")
+            else None
+        )
+        result.append(line, style=style)
+    return result
+
+
+def _emit(text: str, fmt: str, out_file: Path | None) -> None:
+    if out_file is not None:
+        out_file.write_text(text)
+        err.print(f"Wrote {fmt} to {out_file}")
+    elif fmt == "text" and out.is_terminal:
+        out.print(_colour(text), end="")
+    else:
+        sys.stdout.write(text)
+
+
+def _render(plan: Plan, fmt: PlanFormat, opts: Options, **kw: Any) -> str:
+    if fmt is PlanFormat.sql:
+        return render(plan, "sql", marker_dir=opts.workspace.marker_dir)
+    if fmt in (PlanFormat.json,):
+        return render(plan, "json")
+    return render(plan, fmt.value, **kw)
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Check the manifests against the JSON Schema and the local artifacts; no account needed."""
+    desired = _opts(ctx).workspace.desired()
+    files = sum(len(s.files) for s in desired.stages.values())
+    out.print(
+        f"Manifests valid: {len(desired.stages)} stage(s) holding {files} file(s), "
+        f"{len(desired.functions)} function(s), from {len(desired.manifest_files)} file(s)."
+    )
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = PlanFormat.text,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the plan here (JSON with --format json is what `apply --plan` reads)."),
+    ] = None,
+) -> None:
+    """Diff the live account against the manifests. Exit 0: no changes, 2: changes pending."""
+    opts = _opts(ctx)
+    desired = opts.workspace.desired()
+    with _session(opts) as session:
+        the_plan, _ = reconcile.plan(session, desired)
+    _emit(_render(the_plan, fmt, opts), fmt.value, out_file)
+    raise typer.Exit(EXIT_OK if the_plan.is_empty else EXIT_CHANGES)
+
+
+def _confirm(yes: bool, what: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise DeployError(f"refusing to {what} without confirmation; pass --yes (non-interactive run)")
+    if not typer.confirm(f"Do you want to {what}?", default=False):
+        raise DeployError("cancelled; nothing was changed")
+
+
+def _report(result: ApplyResult, verb: str) -> None:
+    out.print(
+        f"{verb} complete: {result.statements} statement(s) ({result.ddl} DDL), "
+        f"{result.files_uploaded} file(s) uploaded ({human_bytes(result.bytes_uploaded)}), "
+        f"{result.removed_paths} path(s) removed, {result.seconds:.2f} s."
+    )
+
+
+def _progress(i: int, n: int, step: Step) -> None:
+    shown = step.sql if len(step.sql) <= 110 else step.sql[:107] + "..."
+    err.print(f"[dim][{i + 1}/{n}][/dim] {shown}", markup=True, highlight=False)
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Apply a plan saved with `plan --format json --out`, if still current."),
+    ] = None,
+    allow_destroy: Annotated[
+        bool, typer.Option("--allow-destroy", help="Permit dropping managed functions/stages that left the manifests.")
+    ] = False,
+) -> None:
+    """Make the account match the manifests: create, upload, replace, prune."""
+    opts = _opts(ctx)
+    desired = opts.workspace.desired()
+    with _session(opts) as session:
+        if plan_file is not None:
+            try:
+                saved = Plan.from_dict(json.loads(plan_file.read_text()))
+            except (OSError, ValueError, KeyError) as e:
+                raise DeployError(f"{plan_file}: not a saved plan ({e})") from None
+            _emit(render(saved, "text"), "text", None)
+            if saved.is_empty:
+                return
+            _confirm(yes, "apply this saved plan")
+            result = reconcile.apply_saved(
+                session, opts.workspace, saved, desired, allow_destroy=allow_destroy, on_step=_progress
+            )
+        else:
+            the_plan, _ = reconcile.plan(session, desired)
+            _emit(render(the_plan, "text"), "text", None)
+            observe_statements = session.log.count
+            if the_plan.is_empty:
+                out.print(
+                    f"Apply complete: 0 DDL, 0 bytes uploaded; {observe_statements} read-only "
+                    f"statement(s), {session.log.seconds:.2f} s."
+                )
+                return
+            _confirm(yes, "apply these changes")
+            result = reconcile.apply(session, opts.workspace, the_plan, allow_destroy=allow_destroy, on_step=_progress)
+    _report(result, "Apply")
+
+
+@app.command()
+def drift(
+    ctx: typer.Context,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.text,
+) -> None:
+    """Report where the account differs from the manifests. Exit 0: clean, 2: drift."""
+    opts = _opts(ctx)
+    desired = opts.workspace.desired()
+    with _session(opts) as session:
+        the_plan, _ = reconcile.plan(session, desired)
+    if the_plan.is_empty:
+        _emit(
+            "No drift. The account matches the manifests.\n"
+            if fmt is PlanFormat.text
+            else _render(the_plan, fmt, opts),
+            fmt.value,
+            None,
+        )
+        raise typer.Exit(EXIT_OK)
+    title = "Drift: the account differs from the manifests; `deploy apply` would make these changes:"
+    text = (
+        _render(the_plan, fmt, opts, title=title)
+        if fmt in (PlanFormat.text, PlanFormat.markdown)
+        else _render(the_plan, fmt, opts)
+    )
+    _emit(text, fmt.value, None)
+    raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command()
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
+) -> None:
+    """Remove what t5-deploy manages (its functions, stages and versions); foreign objects stay."""
+    opts = _opts(ctx)
+    desired = opts.workspace.desired()
+    with _session(opts) as session:
+        from deploy.observe import observe
+
+        the_plan = reconcile.destroy_plan(desired, observe(session, desired))
+        _emit(render(the_plan, "text"), "text", None)
+        if the_plan.is_empty:
+            return
+        _confirm(yes, "destroy these objects")
+        result = reconcile.apply(session, opts.workspace, the_plan, allow_destroy=True, on_step=_progress)
+    _report(result, "Destroy")
+
+
+def _function_identity(opts: Options, name: str | None) -> tuple[str, str, str]:
+    desired = opts.workspace.desired()
+    candidates = [f for f in desired.functions.values() if name is None or f.name == name.upper()]
+    if len(candidates) != 1:
+        names = ", ".join(f.name for f in desired.functions.values()) or "none"
+        raise DeployError(f"choose a function with --function (declared: {names})")
+    f = candidates[0]
+    return f.database, f.schema, f.name
+
+
+@app.command()
+def call(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="Text to summarize; '-' reads standard input.")],
+    function: Annotated[
+        str | None, typer.Option("--function", help="Function name, when manifests declare several.")
+    ] = None,
+) -> None:
+    """Summarize TEXT with the deployed function (SELECT SUMMARIZE(...)) and print the result alone."""
+    opts = _opts(ctx)
+    if text == "-":
+        text = sys.stdin.read()
+    db, sc, name = _function_identity(opts, function)
+    with _session(opts) as session:
+        rows = session.query(f"SELECT {qualified(db, sc, name)}({literal(text)}) AS RESULT")
+    value = next(iter(rows[0].values())) if rows else None
+    sys.stdout.write(("NULL" if value is None else str(value)) + "\n")
+
+
+@app.command("sql")
+def sql_command(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="One SQL statement; '-' reads standard input.")],
+    fmt: Annotated[RowFormat, typer.Option("--format", "-f")] = RowFormat.table,
+) -> None:
+    """Run one statement through the connection and print its result."""
+    opts = _opts(ctx)
+    if query == "-":
+        query = sys.stdin.read()
+    with _session(opts) as session:
+        rows = session.query(query)
+    if fmt is RowFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    table = Table(show_lines=False)
+    for col in rows[0] if rows else []:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*("NULL" if v is None else str(v) for v in r.values()))
+    out.print(table)
+    err.print(f"{len(rows)} row(s)")
+
+
+@local_app.command("start")
+def local_start(
+    home: Annotated[
+        Path | None, typer.Option(help="State directory (default $LOCALSNOW_HOME or ./.localsnow).")
+    ] = None,
+) -> None:
+    """Start the embedded Snowflake in the background (commands that need it start it on their own)."""
+    import localsnow
+
+    kw = localsnow.ensure_running(home)
+    out.print(f"Embedded Snowflake running on {kw['host']}:{kw['port']}")
+
+
+@local_app.command("stop")
+def local_stop(home: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Stop the embedded Snowflake; its state stays on disk."""
+    import localsnow
+
+    out.print("Stopped." if localsnow.stop(home) else "Not running.")
+
+
+@local_app.command("status")
+def local_status(home: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Show whether the embedded Snowflake runs, where, and what it holds."""
+    import localsnow
+
+    for k, v in localsnow.status(home).items():
+        out.print(f"{k}: {v}")
+
+
+@local_app.command("reset")
+def local_reset(
+    home: Annotated[Path | None, typer.Option()] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
+) -> None:
+    """Stop the embedded Snowflake and wipe its state."""
+    import localsnow
+
+    _confirm(yes, "wipe the embedded Snowflake's state")
+    localsnow.reset(home)
+    out.print("Embedded Snowflake state wiped.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        rc = app(args=argv, prog_name="deploy", standalone_mode=False)
+    except typer.Exit as e:
+        return e.exit_code
+    except DeployError as e:
+        err.print(Text.assemble(("Error: ", "red"), str(e)))
+        return EXIT_ERROR
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("Aborted.")
+        return EXIT_ERROR
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return EXIT_ERROR  # 2 means "changes pending" here, not a usage error
+        if debug:
+            traceback.print_exc()
+        else:
+            err.print(
+                Text.assemble(
+                    ("Unexpected error: ", "red"), f"{type(e).__name__}: {e} (re-run with --debug for a traceback)"
+                )
+            )
+        return EXIT_BUG
+    return rc if isinstance(rc, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The reconciler's use cases, one function each; the CLI only parses and prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy import TOOL_NAME
+from deploy.apply import ApplyResult, apply_plan
+from deploy.artifacts import HashCache
+from deploy.diff import diff, observed_properties, package_problems
+from deploy.errors import ManifestInvalid, PlanStale
+from deploy.manifest import load_manifests
+from deploy.observe import Observed, observe
+from deploy.plan import Action, Change, Kind, Plan
+from deploy.session import Session
+from deploy.spec import Desired
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where manifests are read from and local caches live."""
+
+    manifests: Path
+    cache_dir: Path
+
+    @property
+    def marker_dir(self) -> Path:
+        return self.cache_dir / "markers"
+
+    def hashes(self) -> HashCache:
+        return HashCache(self.cache_dir)
+
+    def desired(self) -> Desired:
+        return load_manifests(self.manifests, hashes=self.hashes())
+
+
+def plan(session: Session, desired: Desired) -> tuple[Plan, Observed]:
+    observed = observe(session, desired)
+    if problems := package_problems(desired, observed):
+        raise ManifestInvalid(problems)
+    return diff(desired, observed), observed
+
+
+def apply(
+    session: Session,
+    ws: Workspace,
+    the_plan: Plan,
+    *,
+    allow_destroy: bool = False,
+    on_step=None,
+) -> ApplyResult:
+    return apply_plan(
+        the_plan, session, marker_dir=ws.marker_dir, hashes=ws.hashes(), allow_destroy=allow_destroy, on_step=on_step
+    )
+
+
+def apply_saved(session: Session, ws: Workspace, saved: Plan, desired: Desired, **kw) -> ApplyResult:
+    """Apply a plan computed earlier, only if the account still looks as it did then."""
+    now = observe(session, desired)
+    if now.fingerprint() != saved.observed_fingerprint:
+        raise PlanStale("the account changed since this plan was made (saved plan is stale); run `deploy plan` again")
+    return apply(session, ws, saved, **kw)
+
+
+def destroy_plan(desired: Desired, observed: Observed) -> Plan:
+    """Delete what the tool manages in the manifests' schemas; never foreign objects, databases or schemas."""
+    changes: list[Change] = []
+    for fn in sorted(observed.functions.values(), key=lambda f: f.identity):
+        if fn.managed:
+            changes.append(
+                Change(
+                    Action.DELETE,
+                    Kind.FUNCTION,
+                    fn.identity,
+                    (f"managed by {TOOL_NAME}",),
+                    before=observed_properties(fn),
+                )
+            )
+    for fqn, st in sorted(observed.stages.items()):
+        if not st.managed:
+            continue
+        foreign = [f.path for f in st.foreign_files()]
+        reason = (
+            f"managed by {TOOL_NAME}; {len(foreign)} foreign file(s) keep the stage, only managed versions go"
+            if foreign
+            else f"managed by {TOOL_NAME}"
+        )
+        changes.append(
+            Change(
+                Action.DELETE,
+                Kind.STAGE,
+                fqn,
+                (reason,),
+                before={"database": st.database, "schema": st.schema, "name": st.name, "foreign_files": foreign},
+                removes=tuple(f"{v}/" for v in sorted(st.versions())),
+            )
+        )
+    return Plan(tuple(changes), observed.fingerprint())

@@ -1,0 +1,44 @@
+"""Shared wording for human-facing renderers (text and markdown)."""
+
+from __future__ import annotations
+
+from deploy.plan import Action, Change, Plan
+
+HEADERS = {
+    Action.CREATE: "will be created",
+    Action.UPDATE: "will be updated in-place",
+    Action.DELETE: "will be destroyed",
+    Action.REPLACE: "must be replaced",
+}
+LEGEND = {
+    Action.CREATE: "create",
+    Action.UPDATE: "update in-place",
+    Action.DELETE: "destroy",
+    Action.REPLACE: "destroy and then create replacement",
+}
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def label(change: Change) -> str:
+    return f"{change.kind.value.replace('_', ' ')} {change.name}"
+
+
+def summary(plan: Plan) -> str:
+    c = plan.counts()
+    line = f"Plan: {c['add']} to add, {c['change']} to change, {c['destroy']} to destroy."
+    if plan.upload_files:
+        line += f" Upload: {plan.upload_files} file(s), {human_bytes(plan.upload_bytes)}."
+    return line
+
+
+def legend_actions(plan: Plan) -> list[Action]:
+    present = {c.action for c in plan.changes}
+    return [a for a in Action if a in present]

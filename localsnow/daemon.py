@@ -1,0 +1,234 @@
+"""Start, find, stop and reset the background server of a home directory.
+
+The server writes home/server.json (pid, port) once it listens; clients find it
+there and confirm with a health request that names the same home. Starting is
+serialized by a file lock, so concurrent callers share one server. Only the
+standard library is imported here: this runs in every client process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from localsnow.paths import Layout, remove_tree, resolve_home
+
+USER = "LOCALSNOW"
+ACCOUNT = "local"
+# A UDF call may load a model before answering; the connector must wait, not retry.
+STATEMENT_TIMEOUT_S = 900
+LOGIN_TIMEOUT_S = 60
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+HEALTH_PATH = "/localsnow/health"
+STATUS_PATH = "/localsnow/status"
+
+
+def connect_kwargs(port: int, password: str) -> dict[str, Any]:
+    """Keyword arguments for snowflake.connector.connect()."""
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "protocol": "http",
+        "account": ACCOUNT,
+        "user": USER,
+        "password": password,
+        "network_timeout": STATEMENT_TIMEOUT_S,
+        # The connector's default socket read timeout (60 s) would resend a slow query.
+        "socket_timeout": STATEMENT_TIMEOUT_S,
+        "login_timeout": LOGIN_TIMEOUT_S,
+    }
+
+
+@contextmanager
+def _locked(layout: Layout) -> Iterator[None]:
+    layout.home.mkdir(parents=True, exist_ok=True)
+    with layout.lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_password(layout: Layout) -> str:
+    """The home's random password, created on first use (mode 0600)."""
+    try:
+        fd = os.open(layout.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return layout.password_file.read_text("utf-8").strip()
+    with os.fdopen(fd, "w") as handle:
+        password = secrets.token_urlsafe(24)
+        handle.write(password)
+    return password
+
+
+def _server_file(layout: Layout) -> dict[str, Any] | None:
+    try:
+        return json.loads(layout.server_file.read_text("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie does not: nobody may be reaping orphans here)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # our own child, now reaped
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _get_json(port: int, path: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
+            return json.loads(reply.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _running_server(layout: Layout) -> dict[str, Any] | None:
+    info = _server_file(layout)
+    if not info or not _alive(int(info["pid"])):
+        return None
+    health = _get_json(int(info["port"]), HEALTH_PATH)
+    if not health or health.get("home") != str(layout.home) or health.get("pid") != info["pid"]:
+        return None
+    return info
+
+
+def _spawn(layout: Layout) -> None:
+    """Start `python -m localsnow serve` detached: reparented, own session, logs to a file."""
+    env = dict(os.environ, LOCALSNOW_LOG=str(layout.log_file))
+    source = Path(__file__).resolve().parent.parent
+    if source.name not in ("site-packages", "dist-packages"):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "localsnow", "serve", "--home", str(layout.home),
+               "--port", "0", "--daemon"]
+    # The shell backgrounds the server and exits, so it is not left as our child.
+    subprocess.run(
+        ["/bin/sh", "-c", '"$@" </dev/null >>"$LOCALSNOW_LOG" 2>&1 &', "sh", *command],
+        env=env, cwd=layout.home, check=True,
+    )
+
+
+def _log_tail(layout: Layout, lines: int = 20) -> str:
+    try:
+        return "\n".join(layout.log_file.read_text("utf-8", "replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def ensure_running(home: Path | None = None) -> dict[str, Any]:
+    """Start the home's server unless it runs; return snowflake.connector.connect() kwargs."""
+    layout = Layout(resolve_home(home))
+    with _locked(layout):
+        password = read_password(layout)
+        info = _running_server(layout)
+        if info is None:
+            layout.server_file.unlink(missing_ok=True)
+            _spawn(layout)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while (info := _running_server(layout)) is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"local Snowflake did not start within {START_TIMEOUT_S:g} s; "
+                        f"log {layout.log_file}:\n{_log_tail(layout)}"
+                    )
+                time.sleep(0.1)
+    return connect_kwargs(int(info["port"]), password)
+
+
+def _is_our_server(pid: int, layout: Layout) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc: trust the pid file, checked alive above
+    return b"localsnow" in cmdline and str(layout.home).encode() in cmdline
+
+
+def stop(home: Path | None = None) -> bool:
+    """Stop the home's server; True if one was running."""
+    layout = Layout(resolve_home(home))
+    with _locked(layout):
+        info = _server_file(layout)
+        if not info:
+            return False
+        pid = int(info["pid"])
+        running = _alive(pid) and _is_our_server(pid, layout)
+        if running:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                while _alive(pid):
+                    time.sleep(0.05)
+        layout.server_file.unlink(missing_ok=True)
+        return running
+
+
+def _offline_counts(layout: Layout) -> dict[str, int]:
+    functions = 0
+    with suppress(OSError, ValueError, KeyError):
+        functions = len(json.loads(layout.functions_file.read_text("utf-8"))["functions"])
+    stages = 0
+    if layout.global_db.exists():
+        import duckdb
+
+        with suppress(duckdb.Error), duckdb.connect(str(layout.global_db), read_only=True) as db:
+            stages = db.execute("SELECT count(*) FROM _fs_information_schema._fs_stages").fetchone()[0]  # type: ignore[index]
+    return {"stages": stages, "functions": functions}
+
+
+def status(home: Path | None = None) -> dict[str, Any]:
+    """running, pid, port, home, and how many stages and functions the account holds."""
+    layout = Layout(resolve_home(home))
+    info = _running_server(layout) if layout.home.exists() else None
+    counts = _get_json(int(info["port"]), STATUS_PATH) if info else None
+    if counts is None:
+        counts = _offline_counts(layout)
+    return {
+        "running": info is not None,
+        "pid": info["pid"] if info else None,
+        "port": info["port"] if info else None,
+        "home": str(layout.home),
+        "stages": counts.get("stages", 0),
+        "functions": counts.get("functions", 0),
+    }
+
+
+def reset(home: Path | None = None) -> None:
+    """Stop the server and delete all of the home's state."""
+    layout = Layout(resolve_home(home))
+    stop(layout.home)
+    if layout.home.exists():
+        with _locked(layout):
+            for child in layout.home.iterdir():
+                if child == layout.lock_file:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    remove_tree(child)
+                else:
+                    child.unlink(missing_ok=True)

@@ -1,0 +1,80 @@
+"""Run a (rewritten) statement on a fakesnow session and answer as fakesnow's server would.
+
+fakesnow's route turns unexpected errors into HTTP 500, which the connector
+retries until its network timeout; here every failure becomes a Snowflake
+error body, and a UDF failure carries the handler's traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from base64 import b64encode
+from typing import Any
+
+import pyarrow.compute as pc
+import snowflake.connector.errors as sf_errors
+from fakesnow.arrow import to_ipc, to_sf
+from fakesnow.conn import FakeSnowflakeConnection
+from fakesnow.dialect import parse_one
+from fakesnow.rowtype import describe_as_rowtype
+from fakesnow.statement_type import DML_TYPE_IDS, statement_type_id
+
+from localsnow import errors
+from localsnow.responses import error_body
+from localsnow.udf_runtime import UdfRuntime
+
+logger = logging.getLogger("localsnow.execution")
+
+
+def execute(
+    conn: FakeSnowflakeConnection,
+    sql: str,
+    params: Any,
+    runtime: UdfRuntime,
+    like: str | None = None,
+) -> dict[str, Any]:
+    """Execute `sql`; `like` keeps only rows whose name matches (SHOW ... LIKE)."""
+    cur = conn.cursor()
+    try:
+        type_id = statement_type_id(parse_one(sql))
+        cur.execute(sql, binding_params=params, server=True)
+        rowtype = describe_as_rowtype(cur._describe_last_sql())
+    except Exception as error:
+        return error_body(_as_snowflake_error(error, runtime, sql))
+    table = cur._arrow_table
+    if table is not None and like is not None and "name" in table.column_names:
+        table = table.filter(pc.match_like(table["name"], like, ignore_case=True))
+    if table is not None and type_id in DML_TYPE_IDS:
+        rows = zip(*[c.to_pylist() for c in table.columns], strict=True)
+        result: dict[str, Any] = {
+            "queryResultFormat": "json",
+            "rowset": [[None if v is None else str(v) for v in row] for row in rows],
+        }
+    elif table is not None:
+        encoded = b64encode(to_ipc(to_sf(table, rowtype))).decode("ascii")
+        result = {"queryResultFormat": "arrow", "rowsetBase64": encoded}
+    else:
+        result = {"queryResultFormat": "arrow", "rowsetBase64": ""}
+    return {
+        "data": {
+            "parameters": [{"name": "TIMEZONE", "value": "Etc/UTC"}],
+            "rowtype": rowtype,
+            "total": table.num_rows if table is not None else 0,
+            "queryId": cur.sfqid,
+            "statementTypeId": type_id,
+            "finalDatabaseName": conn.database,
+            "finalSchemaName": conn.schema,
+            **result,
+        },
+        "success": True,
+    }
+
+
+def _as_snowflake_error(error: Exception, runtime: UdfRuntime, sql: str) -> sf_errors.DatabaseError:
+    if message := runtime.take_error(str(error)):
+        return errors.python_udf_error(message)
+    if isinstance(error, sf_errors.DatabaseError):
+        return error
+    logger.warning("statement failed: %s: %s", type(error).__name__, error)
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return errors.sql_error(f"SQL execution error: {first_line}", 100000, "22000")

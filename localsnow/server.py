@@ -1,0 +1,266 @@
+"""The HTTP server: fakesnow's Starlette routes, with login and query handling wrapped.
+
+Statements the local Snowflake implements itself are answered here; others are
+rewritten and run on the fakesnow session, or passed to fakesnow's own route
+unchanged. Started by `python -m localsnow serve`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import gzip
+import hmac
+import json
+import logging
+import os
+import re
+import socket
+import time
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import fakesnow.server as fakesnow_server
+import snowflake.connector.errors as sf_errors
+import uvicorn
+from fakesnow.converter import from_binding
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from localsnow import errors
+from localsnow.context import BUCKET_ROUTE, Context, Delegate, Transfer
+from localsnow.daemon import HEALTH_PATH, STATUS_PATH
+from localsnow.dispatch import route
+from localsnow.execution import execute
+from localsnow.paths import Layout, resolve_home
+from localsnow.responses import ResultSet, error_body, result_body
+from localsnow.stages import UPLOAD_TEMP_PREFIX
+from localsnow.state import ServerState, open_state
+
+logger = logging.getLogger("localsnow.server")
+
+_FORMATTED_PREFIX = re.compile(r"^\d{6} \([0-9A-Z]+\): (?:[\w-]+: )?")
+_REPLACED_ROUTES = {"/session/v1/login-request", "/queries/v1/query-request", "/fs_bucket/{path:path}"}
+# Exceptions fakesnow's route logs before answering HTTP 500, per request.
+_fakesnow_failures: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
+    "fakesnow_failures", default=None
+)
+
+
+class _CaptureFailures(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        failures = _fakesnow_failures.get()
+        if failures is not None and record.exc_info and record.exc_info[1]:
+            failures.append(record.exc_info[1])
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if request.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return json.loads(body)
+
+
+def _bindings(body: dict[str, Any]) -> Any:
+    """Bound parameters as fakesnow's cursor takes them (array bindings are not rewritten)."""
+    bindings = body.get("bindings")
+    if not bindings:
+        return None
+    if not all(k.isdigit() for k in bindings):
+        return {name: from_binding(b) for name, b in bindings.items()}
+    if any(isinstance(b["value"], list) for b in bindings.values()):
+        raise errors.unsupported("array binding of a rewritten statement")
+    return tuple(from_binding(bindings[str(i)]) for i in range(1, len(bindings) + 1))
+
+
+def _unsupported_by_fakesnow(failures: list[BaseException]) -> dict[str, Any]:
+    detail = str(failures[-1]).strip().splitlines()[0] if failures else "see the server log"
+    return error_body(errors.sql_error(f"SQL execution error: {detail}", 100000, "22000"))
+
+
+class App:
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def _check_signature(self, request: Request) -> Path | None:
+        relative = request.path_params["path"]
+        expected = self.state.sign(relative)
+        if not hmac.compare_digest(request.query_params.get("sig", ""), expected):
+            return None
+        root = self.state.layout.stages_dir.resolve()
+        target = (root / relative).resolve()
+        return target if target.is_relative_to(root) and target != root else None
+
+    async def login(self, request: Request) -> Response:
+        body = await _json_body(request)
+        password = str((body.get("data") or {}).get("PASSWORD") or "")
+        if not hmac.compare_digest(password.encode(), self.state.password.encode()):
+            return JSONResponse({
+                "data": {"errorCode": "390100"},
+                "code": "390100",
+                "message": "Incorrect username or password was specified.",
+                "success": False,
+            })
+        return await fakesnow_server.login_request(request)  # reads the cached body
+
+    async def query(self, request: Request) -> Response:
+        try:
+            conn = fakesnow_server.to_conn(fakesnow_server.to_token(request))
+        except fakesnow_server.ServerError as error:
+            return JSONResponse(
+                {"data": None, "code": error.code, "message": error.message, "success": False},
+                status_code=error.status_code,
+            )
+        body = await _json_body(request)
+        sql = body["sqlText"]
+        ctx = Context(self.state, conn, f"{request.url.scheme}://{request.url.netloc}")
+        try:
+            outcome = await run_in_threadpool(route, ctx, sql)
+            if isinstance(outcome, ResultSet):
+                return JSONResponse(result_body(outcome, conn.database, conn.schema))
+            if isinstance(outcome, Transfer):
+                return JSONResponse({"data": outcome.data, "success": True})
+            return await self._delegate(request, ctx, sql, body, outcome)
+        except sf_errors.DatabaseError as error:
+            logger.info("statement failed: %s", (error.raw_msg or "").split("\n")[0])
+            return JSONResponse(error_body(error))
+        except Exception as error:
+            logger.exception("internal error")
+            return JSONResponse(error_body(errors.sql_error(f"Internal error: {error}", 100000, "XX000")))
+
+    async def _delegate(
+        self, request: Request, ctx: Context, sql: str, body: dict[str, Any], outcome: Delegate
+    ) -> Response:
+        if outcome.sql is None and outcome.like is None:
+            failures: list[BaseException] = []
+            token = _fakesnow_failures.set(failures)
+            try:
+                response = await fakesnow_server.query_request(request)
+            finally:
+                _fakesnow_failures.reset(token)
+            if response.status_code >= 500:
+                # The connector would retry a 500 until its network timeout.
+                response = JSONResponse(_unsupported_by_fakesnow(failures))
+            payload = json.loads(bytes(response.body))
+            succeeded = payload.get("success", False)
+            if not succeeded and isinstance(payload.get("message"), str):
+                # fakesnow sends the formatted message ("002003 (02000): None: ..."), which
+                # the connector formats again.
+                payload["message"] = _FORMATTED_PREFIX.sub("", payload["message"])
+                response = JSONResponse(payload, status_code=response.status_code)
+        else:
+            params = _bindings(body)
+            payload = await run_in_threadpool(
+                execute, ctx.conn, outcome.sql or sql, params, self.state.runtime, outcome.like
+            )
+            response, succeeded = JSONResponse(payload), payload["success"]
+        if succeeded and outcome.after:
+            await run_in_threadpool(outcome.after)
+        return response
+
+    async def bucket_put(self, request: Request) -> Response:
+        target = self._check_signature(request)
+        if target is None:
+            return Response(status_code=403)
+        data = await request.body()
+        await run_in_threadpool(_write_atomically, target, data)
+        logger.info("stored %d bytes at %s", len(data), request.path_params["path"])
+        return Response()
+
+    async def bucket_get(self, request: Request) -> Response:
+        target = self._check_signature(request)
+        if target is None:
+            return Response(status_code=403)
+        if not target.is_file():
+            return Response(status_code=404)
+        return FileResponse(target)
+
+    async def health(self, _request: Request) -> Response:
+        return JSONResponse({"home": str(self.state.layout.home), "pid": os.getpid()})
+
+    async def status(self, _request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self.state.counts))
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Readers (LIST, UDF imports) never see a half-written stage file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f"{UPLOAD_TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}")
+    temp.write_bytes(data)
+    os.replace(temp, target)
+
+
+def create_app(state: ServerState) -> Starlette:
+    app = App(state)
+    fakesnow_server.shared_fs = state.fakesnow
+    capture = _CaptureFailures()
+    fakesnow_logger = logging.getLogger("fakesnow.server")
+    if not any(isinstance(h, _CaptureFailures) for h in fakesnow_logger.handlers):
+        fakesnow_logger.addHandler(capture)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    routes = [
+        Route("/session/v1/login-request", app.login, methods=["POST"]),
+        Route("/queries/v1/query-request", app.query, methods=["POST"]),
+        Route(f"{BUCKET_ROUTE}/{{path:path}}", app.bucket_put, methods=["PUT"]),
+        Route(f"{BUCKET_ROUTE}/{{path:path}}", app.bucket_get, methods=["GET"]),
+        Route(HEALTH_PATH, app.health, methods=["GET"]),
+        Route(STATUS_PATH, app.status, methods=["GET"]),
+        *(r for r in fakesnow_server.routes if getattr(r, "path", None) not in _REPLACED_ROUTES),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _configure_logging(layout: Layout) -> None:
+    handler = logging.FileHandler(layout.log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    # fakesnow converts every result this way; the note would repeat on each query.
+    warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+
+
+def _write_server_file(layout: Layout, port: int) -> None:
+    temp = layout.server_file.with_suffix(".tmp")
+    info = {"pid": os.getpid(), "port": port, "home": str(layout.home), "started": time.time()}
+    temp.write_text(json.dumps(info), "utf-8")
+    os.replace(temp, layout.server_file)
+
+
+def serve(home: Path | str | None, port: int = 0, daemon: bool = False) -> None:
+    """Run the server in the foreground until SIGINT/SIGTERM."""
+    layout = Layout(resolve_home(home))
+    layout.create()
+    if daemon:
+        with suppress(OSError):
+            os.setsid()  # no terminal signals from the starting shell
+    _configure_logging(layout)
+    state = open_state(layout)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    bound_port = sock.getsockname()[1]
+    _write_server_file(layout, bound_port)
+    logger.info("serving %s on 127.0.0.1:%d (pid %d)", layout.home, bound_port, os.getpid())
+    config = uvicorn.Config(
+        create_app(state), log_config=None, access_log=False, timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        info_text = layout.server_file.read_text("utf-8") if layout.server_file.exists() else ""
+        if info_text and json.loads(info_text).get("pid") == os.getpid():
+            layout.server_file.unlink(missing_ok=True)
+        logger.info("stopped")

@@ -1,0 +1,1 @@
+"""Training side of the project: bundled corpus, offline bootstrap model, fine-tuning."""
