@@ -195,7 +195,7 @@ def _report(result: ApplyResult, verb: str) -> None:
 
 def _progress(i: int, n: int, step: Step) -> None:
     shown = step.sql if len(step.sql) <= 110 else step.sql[:107] + "..."
-    err.print(f"[dim][{i + 1}/{n}][/dim] {shown}", markup=True, highlight=False)
+    err.print(Text.assemble((f"[{i + 1}/{n}] ", "dim"), shown))
 
 
 @app.command()
@@ -334,13 +334,29 @@ def sql_command(
     if fmt is RowFormat.json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
-    table = Table(show_lines=False)
-    for col in rows[0] if rows else []:
-        table.add_column(col)
-    for r in rows:
-        table.add_row(*("NULL" if v is None else str(v) for v in r.values()))
-    out.print(table)
+    _print_rows(rows)
     err.print(f"{len(rows)} row(s)")
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    """A table when it fits the terminal; otherwise one `column: value` block per row (like psql's \\x)."""
+    columns = list(rows[0]) if rows else []
+    cell = lambda v: "NULL" if v is None else str(v)  # noqa: E731
+    widths = [max([len(c)] + [len(cell(r[c])) for r in rows]) for c in columns]
+    # A table while all but the widest column fit with room to fold the widest.
+    if sum(widths) - max(widths, default=0) + 3 * len(columns) + 30 <= out.width:
+        table = Table()
+        for col in columns:
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(*(Text(cell(v)) for v in r.values()))  # Text: values are not markup
+        out.print(table)
+        return
+    pad = max((len(c) for c in columns), default=0)
+    for i, r in enumerate(rows):
+        out.print(Text(f"-[ row {i + 1} ]" + "-" * 20, style="dim"))
+        for c in columns:
+            out.print(Text(f"{c:<{pad}} | {cell(r[c])}"))
 
 
 @local_app.command("start")

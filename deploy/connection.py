@@ -165,9 +165,7 @@ def is_secret(key: str) -> bool:
     if k in _SECRET_KEYS:
         return True
     # token_file_path, oauth_token_request_url, ...: locations, not secrets.
-    return any(f in k for f in _SECRET_FRAGMENTS) and not k.endswith(
-        ("_path", "_file", "_url", "_uri")
-    )
+    return any(f in k for f in _SECRET_FRAGMENTS) and not k.endswith(("_path", "_file", "_url", "_uri"))
 
 
 @dataclass(frozen=True)
@@ -313,9 +311,7 @@ def connect(spec: ConnectionSpec) -> SnowflakeConnection:
     except snowflake.connector.errors.Error as err:
         target = spec.params.get("account") or ("the local Snowflake" if spec.is_local else "?")
         detail = getattr(err, "msg", None) or str(err)
-        raise ConnectionConfigError(
-            f"cannot connect with connection '{spec.name}' to {target}: {detail}"
-        ) from err
+        raise ConnectionConfigError(f"cannot connect with connection '{spec.name}' to {target}: {detail}") from err
 
 
 # -- files ------------------------------------------------------------------
@@ -436,16 +432,12 @@ def _generic_env_layer(env: Mapping[str, str]) -> _Layer:
     return _layer((key, env[var], f"env {var}") for var, key in _GENERIC_ENV if env.get(var))
 
 
-def _connection_env_layer(
-    env: Mapping[str, str], name: str, known: Mapping[str, Any]
-) -> _Layer:
+def _connection_env_layer(env: Mapping[str, str], name: str, known: Mapping[str, Any]) -> _Layer:
     prefix = f"{_CONNECTION_ENV_PREFIX}{name.upper()}_"
     # With connections "prod" and "prod_eu", SNOWFLAKE_CONNECTIONS_PROD_EU_USER is
     # prod_eu's user, not prod's "eu_user".
     longer = tuple(
-        f"{_CONNECTION_ENV_PREFIX}{other.upper()}_"
-        for other in known
-        if other.upper().startswith(f"{name.upper()}_")
+        f"{_CONNECTION_ENV_PREFIX}{other.upper()}_" for other in known if other.upper().startswith(f"{name.upper()}_")
     )
     return _layer(
         (var[len(prefix) :].lower(), value, f"env {var}")
@@ -461,9 +453,7 @@ def _override_layer(overrides: Mapping[str, Any]) -> _Layer:
 # -- name -------------------------------------------------------------------
 
 
-def _choose_name(
-    name: str | None, env: Mapping[str, str], files: _Files, generic: _Layer
-) -> tuple[str, str]:
+def _choose_name(name: str | None, env: Mapping[str, str], files: _Files, generic: _Layer) -> tuple[str, str]:
     if name:
         return name, SRC_NAME_ARG
     if env.get(_DEFAULT_NAME_ENV):
@@ -509,9 +499,7 @@ def _coerce(key: str, value: Any, src: str) -> Any:
         try:
             return int(value.strip())
         except ValueError:
-            raise ConnectionConfigError(
-                f"{key} from {src} must be an integer, got {value!r}"
-            ) from None
+            raise ConnectionConfigError(f"{key} from {src} must be an integer, got {value!r}") from None
     if key in _BOOL_KEYS:
         lowered = value.strip().lower()
         if lowered in _TRUE | _FALSE:
@@ -527,8 +515,7 @@ def _check_key_pair(merged: _Layer) -> None:
     if key_src is None:
         if auth is not None and str(auth[0]).upper() == JWT:
             raise ConnectionConfigError(
-                f"authenticator {JWT} (from {auth[1]}) needs private_key_file "
-                "(or private_key_path / private_key_raw)"
+                f"authenticator {JWT} (from {auth[1]}) needs private_key_file (or private_key_path / private_key_raw)"
             )
         merged.pop("private_key_file_pwd", None)  # a passphrase with nothing to open
         return
@@ -536,7 +523,7 @@ def _check_key_pair(merged: _Layer) -> None:
         merged["authenticator"] = (JWT, f"implied by {key_src}")
     elif str(auth[0]).upper() != JWT:
         raise ConnectionConfigError(
-            f"{key_src} (from {merged[key_src][1]}) needs authenticator = \"{JWT}\", "
+            f'{key_src} (from {merged[key_src][1]}) needs authenticator = "{JWT}", '
             f"but authenticator is {auth[0]!r} (from {auth[1]})"
         )
     else:
@@ -562,17 +549,14 @@ def _pem_to_der(pem: bytes, passphrase: str | bytes | None, where: str) -> bytes
     encrypted = b"ENCRYPTED" in pem  # PKCS#8 and traditional OpenSSL headers both say so
     if encrypted and password is None:
         raise ConnectionConfigError(
-            f"{where} is encrypted: set its passphrase in PRIVATE_KEY_PASSPHRASE "
-            "(or private_key_file_pwd)"
+            f"{where} is encrypted: set its passphrase in PRIVATE_KEY_PASSPHRASE (or private_key_file_pwd)"
         )
     try:
         # Like snowflake-cli, a passphrase given for an unencrypted key is ignored.
         key = serialization.load_pem_private_key(pem, password=password if encrypted else None)
     except ValueError:
         if encrypted:
-            raise ConnectionConfigError(
-                f"cannot decrypt {where}: wrong passphrase (PRIVATE_KEY_PASSPHRASE)?"
-            ) from None
+            raise ConnectionConfigError(f"cannot decrypt {where}: wrong passphrase (PRIVATE_KEY_PASSPHRASE)?") from None
         raise ConnectionConfigError(f"{where} is not a PEM private key") from None
     except (TypeError, UnsupportedAlgorithm):
         raise ConnectionConfigError(f"{where} is not a usable PEM private key") from None

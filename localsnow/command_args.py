@@ -18,7 +18,7 @@ _LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*\n?|//[^\n]*\n?|/\*.*?\*/)*", re.
 
 
 def strip_leading_comments(sql: str) -> str:
-    return sql[_LEADING_COMMENTS.match(sql).end():]  # type: ignore[union-attr]
+    return sql[_LEADING_COMMENTS.match(sql).end() :]  # type: ignore[union-attr]
 
 
 @dataclass

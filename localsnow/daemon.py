@@ -99,9 +99,13 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+# Straight to 127.0.0.1, whatever HTTP(S)_PROXY says.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _get_json(port: int, path: str, timeout: float = 2.0) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
+        with _DIRECT.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
             return json.loads(reply.read())
     except (OSError, ValueError):
         return None
@@ -123,12 +127,13 @@ def _spawn(layout: Layout) -> None:
     source = Path(__file__).resolve().parent.parent
     if source.name not in ("site-packages", "dist-packages"):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "localsnow", "serve", "--home", str(layout.home),
-               "--port", "0", "--daemon"]
+    command = [sys.executable, "-m", "localsnow", "serve", "--home", str(layout.home), "--port", "0", "--daemon"]
     # The shell backgrounds the server and exits, so it is not left as our child.
     subprocess.run(
         ["/bin/sh", "-c", '"$@" </dev/null >>"$LOCALSNOW_LOG" 2>&1 &', "sh", *command],
-        env=env, cwd=layout.home, check=True,
+        env=env,
+        cwd=layout.home,
+        check=True,
     )
 
 
@@ -170,6 +175,8 @@ def _is_our_server(pid: int, layout: Layout) -> bool:
 def stop(home: Path | None = None) -> bool:
     """Stop the home's server; True if one was running."""
     layout = Layout(resolve_home(home))
+    if not layout.server_file.exists():
+        return False
     with _locked(layout):
         info = _server_file(layout)
         if not info:

@@ -14,6 +14,7 @@ from localsnow.function_commands import (
     drop_function,
     show_functions,
 )
+from localsnow.like import split_like
 from localsnow.names import quote_identifier, split_qualified
 from localsnow.persistence import forget_database
 from localsnow.query_rewrite import rewrite
@@ -26,7 +27,6 @@ _DROP_CONTAINER = re.compile(
     r"(?:\s+(?:CASCADE|RESTRICT))?\s*;?\s*$",
     re.IGNORECASE,
 )
-_LIKE = re.compile(r"\sLIKE\s+'(?P<pattern>(?:[^']|'')*)'", re.IGNORECASE)
 
 
 def _forget_functions(ctx: Context, database: str, schema: str | None = None) -> None:
@@ -54,9 +54,10 @@ def drop_database(ctx: Context, sql: str) -> ResultSet:
     finally:
         duck.close()
     forget_database(ctx.state.layout, name)
-    if ctx.conn.database == name:
+    if ctx.conn.database == name:  # as in Snowflake, the session has no database now
         ctx.conn.database, ctx.conn._schema = None, None
         ctx.conn.database_set = ctx.conn.schema_set = False
+        ctx.conn._duck_conn.execute("SET schema = 'memory.main'")
     return status_result(f"{name} successfully dropped.")
 
 
@@ -79,9 +80,10 @@ def drop_schema(ctx: Context, sql: str) -> Delegate:
 
 
 def show_with_like(ctx: Context, sql: str) -> Delegate:
-    """fakesnow ignores LIKE in several SHOW commands; filter their rows by name."""
-    match = _LIKE.search(sql)
-    return Delegate(sql=sql, like=match["pattern"].replace("''", "'")) if match else Delegate()
+    """fakesnow ignores LIKE in some SHOW commands and misreads escapes in others: drop the
+    clause and filter the rows by name here."""
+    statement, pattern = split_like(sql)
+    return Delegate(sql=statement, like=pattern) if pattern is not None else Delegate()
 
 
 Handler = Callable[[Context, str], Outcome]

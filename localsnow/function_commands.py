@@ -16,8 +16,10 @@ from sqlglot.errors import SqlglotError
 from localsnow import errors
 from localsnow.context import Context, Delegate
 from localsnow.functions import FunctionDef, FunctionKey
+from localsnow.like import STRING_BODY, like_regex
 from localsnow.names import (
     ObjectName,
+    decode_string_body,
     identifier_from_sqlglot,
     object_name_from_table,
     parse_stage_location,
@@ -35,7 +37,7 @@ _SIGNED = re.compile(
 )
 _SHOW = re.compile(
     r"^SHOW\s+(?:USER\s+)?FUNCTIONS"
-    r"(?:\s+LIKE\s+'(?P<like>(?:[^']|'')*)')?"
+    rf"(?:\s+LIKE\s+'(?P<like>{STRING_BODY})')?"
     rf"(?:\s+IN(?:\s+(?P<kind>ACCOUNT|DATABASE|SCHEMA)\b)?(?:\s+(?P<name>{_NAME}))?)?\s*;?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
@@ -94,8 +96,7 @@ class _Properties:
 
     def null_handling(self) -> str:
         strict = any(
-            isinstance(p, exp.StrictProperty)
-            or (isinstance(p, exp.ReturnsProperty) and p.args.get("null"))
+            isinstance(p, exp.StrictProperty) or (isinstance(p, exp.ReturnsProperty) and p.args.get("null"))
             for p in self.items
         )
         return "RETURNS NULL ON NULL INPUT" if strict else "CALLED ON NULL INPUT"
@@ -128,6 +129,49 @@ def _check_imports(ctx: Context, imports: list[str]) -> list[tuple[str, str, str
     return resolved
 
 
+def _definition(ctx: Context, create: exp.Create, props: _Properties, name: ObjectName) -> FunctionDef:
+    """Validate the statement as Snowflake does at CREATE time and build the definition."""
+    columns = [c for c in create.this.expressions if isinstance(c, exp.ColumnDef)]
+    returns = props.returns()
+    if returns is None:
+        raise errors.compilation_error("RETURNS is required for a function.")
+    handler = props.first(exp.HandlerProperty)
+    if handler is None:
+        raise errors.compilation_error("HANDLER is required for a function with language PYTHON.")
+    runtime = ctx.state.packages.check_runtime(props.text("RUNTIME_VERSION"))
+    imports = _literal_list(props.named("IMPORTS"))
+    import_locations = _check_imports(ctx, imports)
+    packages = _literal_list(props.named("PACKAGES"))
+    installed = ctx.state.packages.resolve(packages, runtime)
+    comment = props.first(exp.SchemaCommentProperty)
+    body = create.args.get("expression")
+    integrations = props.named("EXTERNAL_ACCESS_INTEGRATIONS")
+    return FunctionDef(
+        id=uuid.uuid4().hex,
+        database=name.database,
+        schema=name.schema,
+        name=name.name,
+        arg_names=[identifier_from_sqlglot(c.this) for c in columns],
+        arg_types=[from_datatype(c.args["kind"]) for c in columns],
+        returns=from_datatype(returns),
+        handler=handler.name,
+        runtime_version=runtime,
+        imports=imports,
+        import_locations=import_locations,
+        packages=packages,
+        installed_packages=installed,
+        created_on=time.time(),
+        comment=comment.this.name if comment else None,
+        body=body.name if body is not None else None,
+        null_handling=props.null_handling(),
+        volatility=props.volatility(),
+        is_secure=props.first(exp.SecureProperty) is not None,
+        external_access_integrations=[
+            identifier_from_sqlglot(i) for i in (integrations.find_all(exp.Identifier) if integrations else [])
+        ],
+    )
+
+
 def create_function(ctx: Context, sql: str) -> ResultSet | Delegate:
     try:
         create = sqlglot.parse_one(sql, read="snowflake")
@@ -140,61 +184,21 @@ def create_function(ctx: Context, sql: str) -> ResultSet | Delegate:
     if language is None or language.name.upper() != "PYTHON":
         return Delegate()  # SQL UDFs stay fakesnow's (DuckDB macros)
 
-    udf = create.this
-    name = object_name_from_table(udf.this, ctx.database, ctx.schema, "CREATE FUNCTION")
+    name = object_name_from_table(create.this.this, ctx.database, ctx.schema, "CREATE FUNCTION")
     if not _schema_exists(ctx, name.database, name.schema):
         raise errors.does_not_exist("Schema", f"{name.database}.{name.schema}")
-    columns = [c for c in udf.expressions if isinstance(c, exp.ColumnDef)]
-    arg_types = [from_datatype(c.args["kind"]) for c in columns]
-    returns = props.returns()
-    if returns is None:
-        raise errors.compilation_error("RETURNS is required for a function.")
-    handler = props.first(exp.HandlerProperty)
-    if handler is None:
-        raise errors.compilation_error("HANDLER is required for a function with language PYTHON.")
-    body_node = create.args.get("expression")
-    runtime = ctx.state.packages.check_runtime(props.text("RUNTIME_VERSION"))
-    imports = _literal_list(props.named("IMPORTS"))
-    import_locations = _check_imports(ctx, imports)
-    packages = _literal_list(props.named("PACKAGES"))
-    installed = ctx.state.packages.resolve(packages, runtime)
-    comment = props.first(exp.SchemaCommentProperty)
-    integrations = props.named("EXTERNAL_ACCESS_INTEGRATIONS")
-
-    function = FunctionDef(
-        id=uuid.uuid4().hex,
-        database=name.database,
-        schema=name.schema,
-        name=name.name,
-        arg_names=[identifier_from_sqlglot(c.this) for c in columns],
-        arg_types=arg_types,
-        returns=from_datatype(returns),
-        handler=handler.name,
-        runtime_version=runtime,
-        imports=imports,
-        import_locations=import_locations,
-        packages=packages,
-        installed_packages=installed,
-        created_on=time.time(),
-        comment=comment.this.name if comment else None,
-        body=body_node.name if body_node is not None else None,
-        null_handling=props.null_handling(),
-        volatility=props.volatility(),
-        is_secure=props.first(exp.SecureProperty) is not None,
-        external_access_integrations=[
-            identifier_from_sqlglot(c) for c in (integrations.find_all(exp.Identifier) if integrations else [])
-        ],
-    )
-    catalog, runtime_ = ctx.state.catalog, ctx.state.runtime
-    existing = catalog.get(function.key)
+    types = tuple(from_datatype(c.args["kind"]).base for c in create.this.expressions if isinstance(c, exp.ColumnDef))
+    catalog, runtime = ctx.state.catalog, ctx.state.runtime
+    existing = catalog.get((name.database, name.schema, name.name, types))
     if existing and not create.args.get("replace"):
         if create.args.get("exists"):
             return status_result(f"{name.name} already exists, statement succeeded.")
         raise errors.already_exists(name.name)
+    function = _definition(ctx, create, props, name)
     if existing:
-        runtime_.unregister(existing)
+        runtime.unregister(existing)  # stops its worker: the next call loads the new code
     catalog.put(function)
-    runtime_.register(function)
+    runtime.register(function)
     return status_result(f"Function {name.name} successfully created.")
 
 
@@ -239,9 +243,7 @@ def describe_function(ctx: Context, sql: str) -> ResultSet:
     function = ctx.state.catalog.get(key)
     if function is None:
         raise _missing(name, key)
-    signature = ", ".join(
-        f"{arg} {t.base}" for arg, t in zip(function.arg_names, function.arg_types, strict=True)
-    )
+    signature = ", ".join(f"{arg} {t.base}" for arg, t in zip(function.arg_names, function.arg_types, strict=True))
     rows: list[tuple[str, str | None]] = [
         ("signature", f"({signature})"),
         ("returns", function.returns.full),
@@ -263,12 +265,6 @@ def describe_function(ctx: Context, sql: str) -> ResultSet:
 # -- SHOW [USER] FUNCTIONS ------------------------------------------------------------------
 
 
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    """SQL LIKE (case-insensitive in SHOW) as a regex."""
-    parts = ("." if c == "_" else ".*" if c == "%" else re.escape(c) for c in pattern.replace("''", "'"))
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
-
-
 def _show_scope(ctx: Context, kind: str | None, name: str | None) -> tuple[str | None, str | None]:
     """(database, schema) to list, None meaning any; defaults as Snowflake's."""
     kind = (kind or ("SCHEMA" if name else "")).upper()
@@ -285,13 +281,26 @@ def _show_scope(ctx: Context, kind: str | None, name: str | None) -> tuple[str |
 
 
 _SHOW_COLUMNS = [
-    Column("created_on", "timestamp_ltz"), Column("name"), Column("schema_name"),
-    Column("is_builtin"), Column("is_aggregate"), Column("is_ansi"),
-    Column("min_num_arguments", "fixed"), Column("max_num_arguments", "fixed"),
-    Column("arguments"), Column("description"), Column("catalog_name"),
-    Column("is_table_function"), Column("valid_for_clustering"), Column("is_secure"),
-    Column("secrets"), Column("external_access_integrations"), Column("is_external_function"),
-    Column("language"), Column("is_memoizable"), Column("is_data_metric"),
+    Column("created_on", "timestamp_ltz"),
+    Column("name"),
+    Column("schema_name"),
+    Column("is_builtin"),
+    Column("is_aggregate"),
+    Column("is_ansi"),
+    Column("min_num_arguments", "fixed"),
+    Column("max_num_arguments", "fixed"),
+    Column("arguments"),
+    Column("description"),
+    Column("catalog_name"),
+    Column("is_table_function"),
+    Column("valid_for_clustering"),
+    Column("is_secure"),
+    Column("secrets"),
+    Column("external_access_integrations"),
+    Column("is_external_function"),
+    Column("language"),
+    Column("is_memoizable"),
+    Column("is_data_metric"),
 ]
 
 
@@ -299,12 +308,26 @@ def _show_row(function: FunctionDef) -> tuple[object, ...]:
     created = datetime.datetime.fromtimestamp(function.created_on, datetime.UTC)
     arguments = f"{function.name}({function.signature_types}) RETURN {function.returns.base}"
     return (
-        created, function.name, function.schema, "N", "N", "N",
-        len(function.arg_types), len(function.arg_types), arguments,
+        created,
+        function.name,
+        function.schema,
+        "N",
+        "N",
+        "N",
+        len(function.arg_types),
+        len(function.arg_types),
+        arguments,
         function.comment if function.comment is not None else "user-defined function",
-        function.database, "N", "N", "Y" if function.is_secure else "N",
-        None, _optional_list(function.external_access_integrations),
-        "N", function.language, "N", "N",
+        function.database,
+        "N",
+        "N",
+        "Y" if function.is_secure else "N",
+        None,
+        _optional_list(function.external_access_integrations),
+        "N",
+        function.language,
+        "N",
+        "N",
     )
 
 
@@ -315,7 +338,7 @@ def show_functions(ctx: Context, sql: str) -> ResultSet:
     database, schema = _show_scope(ctx, match["kind"], match["name"])
     functions = ctx.state.catalog.in_scope(database, schema)
     if match["like"] is not None:
-        regex = _like_regex(match["like"])
+        regex = like_regex(decode_string_body(match["like"]))
         functions = [f for f in functions if regex.fullmatch(f.name)]
     functions.sort(key=lambda f: (f.name, f.database, f.schema, f.signature_types))
     return ResultSet(_SHOW_COLUMNS, [_show_row(f) for f in functions], statement_type.SHOW)

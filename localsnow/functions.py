@@ -114,7 +114,8 @@ class FunctionCatalog:
     def named(self, name: ObjectName) -> list[FunctionDef]:
         with self._lock:
             return [
-                f for f in self._functions.values()
+                f
+                for f in self._functions.values()
                 if (f.database, f.schema, f.name) == (name.database, name.schema, name.name)
             ]
 
@@ -124,6 +125,7 @@ class FunctionCatalog:
 
     def in_scope(self, database: str | None = None, schema: str | None = None) -> list[FunctionDef]:
         return [
-            f for f in self.all()
+            f
+            for f in self.all()
             if (database is None or f.database == database) and (schema is None or f.schema == schema)
         ]

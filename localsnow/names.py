@@ -61,10 +61,6 @@ class ObjectName:
         """How Snowflake names objects in messages: DB.SCHEMA.NAME."""
         return f"{self.database}.{self.schema}.{self.name}"
 
-    @property
-    def quoted(self) -> str:
-        return ".".join(quote_identifier(p) for p in (self.database, self.schema, self.name))
-
 
 def qualify(parts: list[str], database: str | None, schema: str | None, command: str) -> ObjectName:
     """Fill missing database/schema from the session, erroring as Snowflake does."""
@@ -88,9 +84,7 @@ def qualify(parts: list[str], database: str | None, schema: str | None, command:
     return ObjectName(*padded)
 
 
-def object_name_from_table(
-    table: exp.Table, database: str | None, schema: str | None, command: str
-) -> ObjectName:
+def object_name_from_table(table: exp.Table, database: str | None, schema: str | None, command: str) -> ObjectName:
     parts = [
         identifier_from_sqlglot(part)
         for part in (table.args.get("catalog"), table.args.get("db"), table.this)
@@ -106,22 +100,36 @@ class StageLocation:
     stage: ObjectName
     path: str
 
-    @property
-    def text(self) -> str:
-        return f"@{self.stage.quoted}/{self.path}"
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f"}
+
+
+def decode_string_body(body: str) -> str:
+    """The value of a single-quoted literal's body: '' and backslash escapes, as Snowflake reads them."""
+    out, index = [], 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and index + 1 < len(body):
+            out.append(_ESCAPES.get(body[index + 1], body[index + 1]))
+            index += 2
+        elif char == "'" and body[index + 1 : index + 2] == "'":
+            out.append("'")
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
 
 
 def unquote_literal(text: str) -> str:
     """'it''s' -> it's; unquoted text is returned as is."""
     text = text.strip()
     if len(text) >= 2 and text[0] == "'" and text[-1] == "'":
-        return text[1:-1].replace("''", "'").replace("\\\\", "\\")
+        return decode_string_body(text[1:-1])
     return text
 
 
-def parse_stage_location(
-    text: str, database: str | None, schema: str | None, command: str
-) -> StageLocation:
+def parse_stage_location(text: str, database: str | None, schema: str | None, command: str) -> StageLocation:
     """Parse '@"DB"."S"."STAGE"/a/b' (quoted or not) into stage name and path."""
     text = unquote_literal(text)
     if not text.startswith("@"):

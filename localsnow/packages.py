@@ -67,14 +67,12 @@ class PackageSnapshot:
     def check_runtime(self, runtime: str | None) -> str:
         if not runtime:
             raise errors.compilation_error(
-                "Runtime version is required for a function with language PYTHON "
-                "(RUNTIME_VERSION = '3.11')."
+                "Runtime version is required for a function with language PYTHON (RUNTIME_VERSION = '3.11')."
             )
         if runtime not in self.runtimes:
             supported = ", ".join(self.runtimes)
             raise errors.compilation_error(
-                f"Unsupported runtime version {runtime} for language PYTHON "
-                f"(supported: {supported})."
+                f"Unsupported runtime version {runtime} for language PYTHON (supported: {supported})."
             )
         return runtime
 

@@ -74,8 +74,7 @@ class Layout:
         return self.home / "logs"
 
     def create(self) -> None:
-        for path in (self.state_dir, self.databases_dir, self.stages_dir, self.udf_dir,
-                     self.logs_dir):
+        for path in (self.state_dir, self.databases_dir, self.stages_dir, self.udf_dir, self.logs_dir):
             path.mkdir(parents=True, exist_ok=True)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from contextlib import suppress
 
 import fakesnow.macros as macros
@@ -62,16 +61,11 @@ def attach_database(instance: FakeSnow, name: str) -> None:
     logger.info("attached database %s", name)
 
 
-def database_files(layout: Layout, name: str) -> list[str]:
-    base = layout.databases_dir / f"{name}.db"
-    return [str(base), f"{base}.wal"]
-
-
 def forget_database(layout: Layout, name: str) -> None:
     """Delete a dropped database's file, so that a restart does not bring it back."""
-    for path in database_files(layout, name):
-        with suppress(FileNotFoundError):
-            os.remove(path)
+    base = layout.databases_dir / f"{name}.db"
+    for path in (base, base.with_name(f"{base.name}.wal")):
+        path.unlink(missing_ok=True)
 
 
 def load_packages(instance: FakeSnow, snapshot: PackageSnapshot) -> None:
@@ -82,9 +76,3 @@ def load_packages(instance: FakeSnow, snapshot: PackageSnapshot) -> None:
         "LANGUAGE VARCHAR, RUNTIME_VERSION VARCHAR)"
     )
     duck.executemany(f"INSERT INTO {PACKAGES_TABLE} VALUES (?, ?, ?, ?)", snapshot.rows())
-
-
-def wipe(layout: Layout) -> None:
-    for path in (layout.state_dir, layout.stages_dir, layout.udf_dir):
-        if path.exists():
-            shutil.rmtree(path)

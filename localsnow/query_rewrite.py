@@ -55,17 +55,14 @@ def _resolve_call(
     candidates = catalog.named(target)
     if not candidates:
         if parts:
-            raise errors.compilation_error(
-                f"Unknown user-defined function {target.dotted}.", errors.UNKNOWN_FUNCTION
-            )
+            raise errors.compilation_error(f"Unknown user-defined function {target.dotted}.", errors.UNKNOWN_FUNCTION)
         return None
     arity = len(call.expressions)
     matching = [f for f in candidates if len(f.arg_types) == arity]
     if not matching:
         expected = " or ".join(f"({f.signature_types})" for f in candidates)
         raise errors.compilation_error(
-            f"Invalid argument count for function '{target.name}': {arity} given, "
-            f"expected {expected}.",
+            f"Invalid argument count for function '{target.name}': {arity} given, expected {expected}.",
             errors.INVALID_ARGUMENTS,
         )
     return node, matching[0]

@@ -100,12 +100,14 @@ class App:
         body = await _json_body(request)
         password = str((body.get("data") or {}).get("PASSWORD") or "")
         if not hmac.compare_digest(password.encode(), self.state.password.encode()):
-            return JSONResponse({
-                "data": {"errorCode": "390100"},
-                "code": "390100",
-                "message": "Incorrect username or password was specified.",
-                "success": False,
-            })
+            return JSONResponse(
+                {
+                    "data": {"errorCode": "390100"},
+                    "code": "390100",
+                    "message": "Incorrect username or password was specified.",
+                    "success": False,
+                }
+            )
         return await fakesnow_server.login_request(request)  # reads the cached body
 
     async def query(self, request: Request) -> Response:
@@ -137,31 +139,29 @@ class App:
         self, request: Request, ctx: Context, sql: str, body: dict[str, Any], outcome: Delegate
     ) -> Response:
         if outcome.sql is None and outcome.like is None:
-            failures: list[BaseException] = []
-            token = _fakesnow_failures.set(failures)
-            try:
-                response = await fakesnow_server.query_request(request)
-            finally:
-                _fakesnow_failures.reset(token)
-            if response.status_code >= 500:
-                # The connector would retry a 500 until its network timeout.
-                response = JSONResponse(_unsupported_by_fakesnow(failures))
-            payload = json.loads(bytes(response.body))
-            succeeded = payload.get("success", False)
-            if not succeeded and isinstance(payload.get("message"), str):
-                # fakesnow sends the formatted message ("002003 (02000): None: ..."), which
-                # the connector formats again.
-                payload["message"] = _FORMATTED_PREFIX.sub("", payload["message"])
-                response = JSONResponse(payload, status_code=response.status_code)
+            payload, status = await self._fakesnow_query(request)
         else:
-            params = _bindings(body)
-            payload = await run_in_threadpool(
-                execute, ctx.conn, outcome.sql or sql, params, self.state.runtime, outcome.like
-            )
-            response, succeeded = JSONResponse(payload), payload["success"]
-        if succeeded and outcome.after:
+            run = (ctx.conn, outcome.sql or sql, _bindings(body), self.state.runtime, outcome.like)
+            payload, status = await run_in_threadpool(execute, *run), 200
+        if payload.get("success") and outcome.after:
             await run_in_threadpool(outcome.after)
-        return response
+        return JSONResponse(payload, status_code=status)
+
+    async def _fakesnow_query(self, request: Request) -> tuple[dict[str, Any], int]:
+        """fakesnow's own route, its failures made into Snowflake error bodies."""
+        failures: list[BaseException] = []
+        token = _fakesnow_failures.set(failures)
+        try:
+            response = await fakesnow_server.query_request(request)
+        finally:
+            _fakesnow_failures.reset(token)
+        if response.status_code >= 500:
+            return _unsupported_by_fakesnow(failures), 200  # a 500 is retried until the timeout
+        payload = json.loads(bytes(response.body))
+        if not payload.get("success") and isinstance(payload.get("message"), str):
+            # fakesnow sends the formatted text ("002003 (02000): None: ..."); the connector adds its own.
+            payload["message"] = _FORMATTED_PREFIX.sub("", payload["message"])
+        return payload, response.status_code
 
     async def bucket_put(self, request: Request) -> Response:
         target = self._check_signature(request)
@@ -254,7 +254,10 @@ def serve(home: Path | str | None, port: int = 0, daemon: bool = False) -> None:
     _write_server_file(layout, bound_port)
     logger.info("serving %s on 127.0.0.1:%d (pid %d)", layout.home, bound_port, os.getpid())
     config = uvicorn.Config(
-        create_app(state), log_config=None, access_log=False, timeout_graceful_shutdown=5,
+        create_app(state),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
         lifespan="on",
     )
     try:

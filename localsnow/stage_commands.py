@@ -57,20 +57,22 @@ def put(ctx: Context, sql: str) -> Transfer:
     src_path = _local_path(source)
     # The stage path names a folder; the file keeps its (possibly compressed) name.
     relative = _stage_relative(location, os.path.basename(src_path))
-    return Transfer({
-        "stageInfo": {
-            "locationType": "GCS",
-            "location": f"{location.stage.dotted}/",
-            "creds": {},
-            "presignedUrl": ctx.bucket_url(relative),
-        },
-        "src_locations": [src_path],
-        "parallel": int(command.options.get("PARALLEL", "4")),
-        "autoCompress": command.option_bool("AUTO_COMPRESS", True),
-        "sourceCompression": command.options.get("SOURCE_COMPRESSION", "auto_detect").lower(),
-        "overwrite": command.option_bool("OVERWRITE", False),
-        "command": "UPLOAD",
-    })
+    return Transfer(
+        {
+            "stageInfo": {
+                "locationType": "GCS",
+                "location": f"{location.stage.dotted}/",
+                "creds": {},
+                "presignedUrl": ctx.bucket_url(relative),
+            },
+            "src_locations": [src_path],
+            "parallel": int(command.options.get("PARALLEL", "4")),
+            "autoCompress": command.option_bool("AUTO_COMPRESS", True),
+            "sourceCompression": command.options.get("SOURCE_COMPRESSION", "auto_detect").lower(),
+            "overwrite": command.option_bool("OVERWRITE", False),
+            "command": "UPLOAD",
+        }
+    )
 
 
 def get(ctx: Context, sql: str) -> Transfer:
@@ -80,17 +82,18 @@ def get(ctx: Context, sql: str) -> Transfer:
     stages = ctx.state.stages
     stages.require(location.stage)
     files = stages.files(location, command.options.get("PATTERN"))
-    return Transfer({
-        "command": "DOWNLOAD",
-        "src_locations": [stages.listed_name(location.stage, f.relative) for f in files],
-        "presignedUrls": [
-            ctx.bucket_url(_stage_relative(StageLocation(location.stage, ""), f.relative))
-            for f in files
-        ],
-        "localLocation": _local_path(target),
-        "stageInfo": {"locationType": "GCS", "location": f"{location.stage.dotted}/", "creds": {}},
-        "parallel": int(command.options.get("PARALLEL", "10")),
-    })
+    return Transfer(
+        {
+            "command": "DOWNLOAD",
+            "src_locations": [stages.listed_name(location.stage, f.relative) for f in files],
+            "presignedUrls": [
+                ctx.bucket_url(_stage_relative(StageLocation(location.stage, ""), f.relative)) for f in files
+            ],
+            "localLocation": _local_path(target),
+            "stageInfo": {"locationType": "GCS", "location": f"{location.stage.dotted}/", "creds": {}},
+            "parallel": int(command.options.get("PARALLEL", "10")),
+        }
+    )
 
 
 def list_files(ctx: Context, sql: str) -> ResultSet:
@@ -156,4 +159,3 @@ def create_stage(ctx: Context, sql: str) -> Delegate:
         return Delegate()
     text = comment.this.name
     return Delegate(after=lambda: ctx.state.stages.set_comment(name, text))
-

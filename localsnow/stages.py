@@ -48,8 +48,7 @@ class StageStore:
     def exists(self, name: ObjectName) -> bool:
         with self._cursor() as cur:
             row = cur.execute(
-                f"SELECT 1 FROM {STAGES_TABLE} WHERE database_name = ? AND schema_name = ? "
-                "AND name = ?",
+                f"SELECT 1 FROM {STAGES_TABLE} WHERE database_name = ? AND schema_name = ? AND name = ?",
                 [name.database, name.schema, name.name],
             ).fetchone()
         return row is not None
@@ -65,8 +64,7 @@ class StageStore:
     def set_comment(self, name: ObjectName, comment: str) -> None:
         with self._cursor() as cur:
             cur.execute(
-                f"UPDATE {STAGES_TABLE} SET comment = ? WHERE database_name = ? "
-                "AND schema_name = ? AND name = ?",
+                f"UPDATE {STAGES_TABLE} SET comment = ? WHERE database_name = ? AND schema_name = ? AND name = ?",
                 [comment, name.database, name.schema, name.name],
             )
 
@@ -141,8 +139,7 @@ class StageStore:
     def drop(self, name: ObjectName) -> None:
         with self._cursor() as cur:
             cur.execute(
-                f"DELETE FROM {STAGES_TABLE} WHERE database_name = ? AND schema_name = ? "
-                "AND name = ?",
+                f"DELETE FROM {STAGES_TABLE} WHERE database_name = ? AND schema_name = ? AND name = ?",
                 [name.database, name.schema, name.name],
             )
         remove_tree(self.directory(name))

@@ -92,15 +92,11 @@ class Worker:
         scratch = self.directory / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         parent_end, child_end = socket.socketpair()
-        command = [
-            sys.executable,
-            "-X", f"snowflake_import_directory={self.directory / 'imports'}/",
-            "-m", "localsnow.udf_worker",
-            "--fd", str(child_end.fileno()),
-            "--handler", function.handler,
-            "--arg-types", ",".join(t.duckdb or "" for t in function.arg_types),
-            "--return-type", function.returns.duckdb or "",
-        ]
+        imports = f"snowflake_import_directory={self.directory / 'imports'}/"
+        command = [sys.executable, "-X", imports, "-m", "localsnow.udf_worker"]
+        command += ["--fd", str(child_end.fileno()), "--handler", function.handler]
+        command += ["--arg-types", ",".join(t.duckdb or "" for t in function.arg_types)]
+        command += ["--return-type", function.returns.duckdb or ""]
         if inline_dir:
             command += ["--inline-dir", str(inline_dir)]
         env = dict(os.environ)
@@ -109,8 +105,13 @@ class Worker:
             env[DROP_PATH_ENV] = source
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                command, pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, cwd=scratch, env=env,
+                command,
+                pass_fds=[child_end.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=scratch,
+                env=env,
             )
         child_end.close()
         self._channel = Connection(parent_end.detach())
@@ -123,7 +124,7 @@ class Worker:
     def _receive(self) -> tuple[str, Any]:
         assert self._channel and self._process
         if not self._channel.poll(self.timeout):
-            self.close()
+            self.close(kill=True)
             raise UdfError(
                 f"Python UDF worker did not answer within {self.timeout:g} seconds "
                 f"(set {TIMEOUT_ENV} to change the limit)"
@@ -133,9 +134,7 @@ class Worker:
         except (EOFError, OSError):
             code = self._process.wait(timeout=5)
             self.close()
-            raise UdfError(
-                f"Python UDF worker exited unexpectedly (exit code {code}); see {self.log_path}"
-            ) from None
+            raise UdfError(f"Python UDF worker exited unexpectedly (exit code {code}); see {self.log_path}") from None
 
     def call(self, columns: list[list[Any]]) -> list[Any]:
         with self._lock:
@@ -153,7 +152,10 @@ class Worker:
             raise UdfError(str(payload))
         return payload
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
+        """Stop the process: ask it to exit (a busy one is killed after 2 s), or kill it now."""
+        if kill and self._process is not None:
+            self._process.kill()
         if self._channel is not None:
             with contextlib.suppress(OSError):
                 self._channel.send(("stop",))
@@ -169,8 +171,9 @@ class Worker:
 
 
 class UdfRuntime:
-    def __init__(self, layout: Layout, stages: StageStore, duck: duckdb.DuckDBPyConnection,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, layout: Layout, stages: StageStore, duck: duckdb.DuckDBPyConnection, timeout: float | None = None
+    ) -> None:
         self._layout = layout
         self._stages = stages
         self._duck = duck
@@ -222,8 +225,7 @@ class UdfRuntime:
 
         # DuckDB checks the callable's arity against the declared argument types.
         call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [inspect.Parameter(f"a{i}", inspect.Parameter.POSITIONAL_ONLY)
-             for i in range(len(function.arg_types))]
+            [inspect.Parameter(f"a{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(function.arg_types))]
         )
         return call
 
@@ -246,8 +248,7 @@ class UdfRuntime:
         except UdfError as error:
             key = uuid.uuid4().hex
             self._errors[key] = (
-                f"Python Interpreter Error:\n{error}\n in function {function.name} "
-                f"with handler {function.handler}"
+                f"Python Interpreter Error:\n{error}\n in function {function.name} with handler {function.handler}"
             )
             raise RuntimeError(ERROR_MARKER + key) from None
 

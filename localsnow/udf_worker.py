@@ -137,9 +137,7 @@ def _output_list(output: Any, expected: int) -> list[Any]:
         output = output.iloc[:, 0] if hasattr(output, "iloc") else output[:, 0]
     values = output.tolist() if hasattr(output, "tolist") else list(output)
     if len(values) != expected:
-        raise ValueError(
-            f"vectorized UDF returned {len(values)} values for a batch of {expected} rows"
-        )
+        raise ValueError(f"vectorized UDF returned {len(values)} values for a batch of {expected} rows")
     return values
 
 

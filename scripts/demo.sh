@@ -33,11 +33,11 @@ deploy "${CONN[@]}" apply --yes
 ARTICLE=$(python -c 'import training.corpus as c; print(c.load_split("validation")[0]["article"])')
 step "deploy call: SELECT T5_DEMO.PUBLIC.SUMMARIZE(<a validation article>)"
 echo "${ARTICLE:0:300}..."
-echo "--- summary:"
+echo "--- summary (the demo's model is an untrained offline T5: expect noise, not prose):"
 deploy "${CONN[@]}" call "$ARTICLE"
 
 step "deploy sql: the function as Snowflake describes it"
-deploy "${CONN[@]}" sql 'SHOW USER FUNCTIONS IN SCHEMA T5_DEMO.PUBLIC'
+deploy "${CONN[@]}" sql 'DESCRIBE FUNCTION T5_DEMO.PUBLIC.SUMMARIZE(VARCHAR)'
 
 step "deploy plan   (exit 0: nothing to do)"
 expect 0 deploy "${CONN[@]}" plan

@@ -20,4 +20,3 @@ def conn(local_snowflake: dict[str, Any]) -> Iterator[snowflake.connector.Snowfl
     connection.cursor().execute(f'USE SCHEMA "{DATABASE}"."PUBLIC"')
     yield connection
     connection.close()
-

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import snowflake.connector
 from ls_helpers import put, query
@@ -24,7 +22,7 @@ def create_sql(
     quoted = ", ".join(f"'{i}'" for i in imports)
     pkgs = ",".join(f"'{p}'" for p in packages)
     return (
-        f"CREATE {'OR REPLACE ' if replace else ''}FUNCTION {FN}(\"TEXT\" VARCHAR) COPY GRANTS "
+        f'CREATE {"OR REPLACE " if replace else ""}FUNCTION {FN}("TEXT" VARCHAR) COPY GRANTS '
         "RETURNS VARCHAR LANGUAGE PYTHON CALLED ON NULL INPUT VOLATILE RUNTIME_VERSION = '3.11' "
         f"COMMENT = '{comment}' IMPORTS = ({quoted}) PACKAGES = ({pkgs}) HANDLER = '{handler}'"
     )
@@ -139,7 +137,7 @@ def test_unqualified_names_use_the_session_schema(conn, staged) -> None:
 def test_drop_function(conn, staged) -> None:
     query(conn, create_sql())
     assert query(conn, f"DROP FUNCTION {FN}(VARCHAR)") == [("SUMMARIZE successfully dropped.",)]
-    assert show(conn, "SHOW USER FUNCTIONS IN SCHEMA \"LS_TEST\".\"PUBLIC\"") == []
+    assert show(conn, 'SHOW USER FUNCTIONS IN SCHEMA "LS_TEST"."PUBLIC"') == []
     with pytest.raises(snowflake.connector.ProgrammingError, match=r"LS_TEST\.PUBLIC\.SUMMARIZE\(VARCHAR\)"):
         describe(conn)
     with pytest.raises(snowflake.connector.ProgrammingError, match="does not exist or not authorized"):
@@ -154,7 +152,10 @@ def test_drop_function(conn, staged) -> None:
     [
         ({"imports": (f"@{LLM}/ab12/missing.py",)}, r"Failed to access import '@.*missing\.py'"),
         ({"imports": ('@"LS_TEST"."PUBLIC"."NO_STAGE"/a.py',)}, "does not exist or not authorized"),
-        ({"imports": (f"@{MODEL}/cd34/config.json", f"@{LLM}/ef56/config.json")}, "Duplicate import file name 'config.json'"),
+        (
+            {"imports": (f"@{MODEL}/cd34/config.json", f"@{LLM}/ef56/config.json")},
+            "Duplicate import file name 'config.json'",
+        ),
         ({"packages": ("transformers", "no-such-package")}, "Package 'no-such-package' is not available"),
         ({"packages": ("transformers==99.0",)}, "specified packages"),
     ],
@@ -172,11 +173,16 @@ def test_information_schema_packages(conn) -> None:
     )
     assert [d.name for d in cur.description] == ["PACKAGE_NAME", "VERSION", "LANGUAGE"]
     rows = set(cur.fetchall())
-    for expected in [("transformers", "4.41.2"), ("pytorch", "2.5.1"), ("sentencepiece", "0.1.99"), ("tokenizers", "0.19.1")]:
+    for expected in [
+        ("transformers", "4.41.2"),
+        ("pytorch", "2.5.1"),
+        ("sentencepiece", "0.1.99"),
+        ("tokenizers", "0.19.1"),
+    ]:
         assert (*expected, "python") in rows
     qualified = query(
         conn,
-        "SELECT DISTINCT version FROM \"LS_TEST\".information_schema.packages "
+        'SELECT DISTINCT version FROM "LS_TEST".information_schema.packages '
         "WHERE package_name = 'pytorch' AND runtime_version = '3.11' ORDER BY version",
     )
     assert qualified == [("2.0.1",), ("2.1.0",), ("2.3.0",), ("2.5.1",)]

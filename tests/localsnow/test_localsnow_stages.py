@@ -47,9 +47,15 @@ def test_create_is_idempotent_and_shows_metadata(conn, stage: str) -> None:
     (row,) = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     assert (row["name"], row["database_name"], row["schema_name"]) == ("T5_P_MODEL", "LS_TEST", "PUBLIC")
     assert row["comment"] == "model weights"  # the first CREATE's comment
-    assert [r[1] for r in query(conn, "SHOW DATABASES LIKE 'ls_test'")] == ["LS_TEST"]
+    query(conn, 'CREATE DATABASE IF NOT EXISTS "LSXTEST"')
+    assert {r[1] for r in query(conn, "SHOW DATABASES LIKE 'ls_test'")} == {"LS_TEST", "LSXTEST"}
+    # LIKE is case-insensitive; a backslash escapes a wildcard (the reconciler's exact-name form)
+    assert [r[1] for r in query(conn, r"SHOW DATABASES LIKE 'LS\\_TEST'")] == ["LS_TEST"]
     assert query(conn, "SHOW DATABASES LIKE 'NO_SUCH_DB'") == []
     assert "PUBLIC" in [r[1] for r in query(conn, 'SHOW SCHEMAS IN DATABASE "LS_TEST"')]
+    assert [r[1] for r in query(conn, "SHOW SCHEMAS LIKE 'PUBLIC' IN DATABASE \"LS_TEST\"")] == ["PUBLIC"]
+    shown = query(conn, r"SHOW STAGES LIKE 'T5\\_P\\_MODEL' IN SCHEMA " + '"LS_TEST"."PUBLIC"')
+    assert [r[1] for r in shown] == ["T5_P_MODEL"]
 
 
 def test_put_to_prefix_and_list(conn, stage: str, files: dict[str, Path]) -> None:
@@ -70,7 +76,7 @@ def test_put_to_prefix_and_list(conn, stage: str, files: dict[str, Path]) -> Non
     prefixed = [r[0] for r in query(conn, f"LIST @{stage}/3f2a9c/")]
     assert prefixed == ["t5_p_model/3f2a9c/config.json", "t5_p_model/3f2a9c/model.safetensors"]
     assert [r[0] for r in query(conn, f"LIST '@{stage}/cd'")] == ["t5_p_model/cd34/config.json"]
-    assert [r[0] for r in query(conn, f"LIST @{stage} PATTERN = '.*\\.safetensors'")] == [
+    assert [r[0] for r in query(conn, f"LIST @{stage} PATTERN = '.*\\\\.safetensors'")] == [
         "t5_p_model/3f2a9c/model.safetensors"
     ]
 
@@ -124,3 +130,20 @@ def test_drop_stage_removes_metadata_and_files(conn, files: dict[str, Path]) -> 
     ]
     query(conn, "CREATE STAGE SCRATCH")
     assert query(conn, "LIST @SCRATCH") == []  # the files went with the stage
+
+
+def test_drop_database_takes_its_stages(conn, files: dict[str, Path]) -> None:
+    query(conn, 'CREATE DATABASE "DOOMED"')
+    query(conn, 'CREATE SCHEMA "DOOMED"."S"')
+    query(conn, 'CREATE STAGE "DOOMED"."S"."ST"')
+    put(conn, files["config.json"], '@"DOOMED"."S"."ST"/v1/')
+    assert query(conn, 'DROP DATABASE "DOOMED"') == [("DOOMED successfully dropped.",)]
+    assert "DOOMED" not in [r[1] for r in query(conn, "SHOW DATABASES")]
+    assert query(conn, "DROP DATABASE IF EXISTS DOOMED") == [
+        ("Drop statement executed successfully (DOOMED already dropped).",)
+    ]
+    query(conn, 'CREATE DATABASE "DOOMED"')
+    query(conn, 'CREATE SCHEMA "DOOMED"."S"')
+    query(conn, 'CREATE STAGE "DOOMED"."S"."ST"')
+    assert query(conn, 'LIST @"DOOMED"."S"."ST"') == []  # no files came back with the name
+    query(conn, 'USE SCHEMA "LS_TEST"."PUBLIC"')

@@ -9,7 +9,7 @@ import pytest
 import snowflake.connector
 from ls_helpers import put, query
 
-HANDLER = '''
+HANDLER = """
 import json, os, sys
 
 import _snowflake
@@ -45,7 +45,7 @@ def kind(value):
 
 def fail(text):
     raise ValueError(f"cannot summarize {text!r}")
-'''
+"""
 
 PYTHON = "LANGUAGE PYTHON RUNTIME_VERSION = '3.11'"
 IMPORTS = "IMPORTS = ('@LLM/ab12/handler.py', '@LLM/ab12/settings.json')"
@@ -140,5 +140,5 @@ def test_broken_handler_module_is_a_clean_error(conn, handler_log: Path) -> None
         f"CREATE OR REPLACE FUNCTION BROKEN(v VARCHAR) RETURNS VARCHAR {PYTHON} {IMPORTS} "
         "HANDLER = 'handler.no_such_function'",
     )
-    with pytest.raises(snowflake.connector.ProgrammingError, match="AttributeError.*no_such_function"):
+    with pytest.raises(snowflake.connector.ProgrammingError, match=r"AttributeError.*no_such_function"):
         query(conn, "SELECT BROKEN('a')")
