@@ -58,6 +58,13 @@ class RowFormat(StrEnum):
     json = "json"
 
 
+# Accepted before or after the subcommand: `deploy -c prod plan` and `deploy plan -c prod`.
+ConnectionOption = Annotated[
+    str | None,
+    typer.Option("--connection", "-c", help="Connection name (connections.toml); `local` is the embedded Snowflake."),
+]
+
+
 @dataclass
 class Options:
     connection: str | None
@@ -92,17 +99,29 @@ def _main(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Hash cache and completion markers.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(name)s: %(message)s")
-    if not debug:
-        logging.getLogger("snowflake.connector").setLevel(logging.ERROR)
+    _configure_logging(debug)
     ctx.obj = Options(connection, manifests, cache_dir or default_cache_dir(), debug)
 
 
+def _configure_logging(debug: bool) -> None:
+    """Our loggers to stderr (WARNING, or DEBUG with --debug); the connector's stay quiet."""
+    logger = logging.getLogger("deploy")
+    for h in [h for h in logger.handlers if getattr(h, "_deploy_cli", False)]:
+        logger.removeHandler(h)
+    handler = logging.StreamHandler()  # binds the current sys.stderr
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler._deploy_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
+    logging.getLogger("snowflake.connector").setLevel(logging.WARNING if debug else logging.ERROR)
+
+
 @contextmanager
-def _session(opts: Options):
+def _session(opts: Options, connection: str | None = None):
     from deploy.connection import connect, resolve_connection
 
-    spec = resolve_connection(opts.connection)
+    spec = resolve_connection(connection or opts.connection)
     session = Session(connect(spec))
     try:
         yield session
@@ -161,6 +180,7 @@ def validate(ctx: typer.Context) -> None:
 @app.command()
 def plan(
     ctx: typer.Context,
+    connection: ConnectionOption = None,
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")] = PlanFormat.text,
     out_file: Annotated[
         Path | None,
@@ -170,7 +190,7 @@ def plan(
     """Diff the live account against the manifests. Exit 0: no changes, 2: changes pending."""
     opts = _opts(ctx)
     desired = opts.workspace.desired()
-    with _session(opts) as session:
+    with _session(opts, connection) as session:
         the_plan, _ = reconcile.plan(session, desired)
     _emit(_render(the_plan, fmt, opts), fmt.value, out_file)
     raise typer.Exit(EXIT_OK if the_plan.is_empty else EXIT_CHANGES)
@@ -201,6 +221,7 @@ def _progress(i: int, n: int, step: Step) -> None:
 @app.command()
 def apply(
     ctx: typer.Context,
+    connection: ConnectionOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
     plan_file: Annotated[
         Path | None,
@@ -213,7 +234,7 @@ def apply(
     """Make the account match the manifests: create, upload, replace, prune."""
     opts = _opts(ctx)
     desired = opts.workspace.desired()
-    with _session(opts) as session:
+    with _session(opts, connection) as session:
         if plan_file is not None:
             try:
                 saved = Plan.from_dict(json.loads(plan_file.read_text()))
@@ -244,12 +265,13 @@ def apply(
 @app.command()
 def drift(
     ctx: typer.Context,
+    connection: ConnectionOption = None,
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.text,
 ) -> None:
     """Report where the account differs from the manifests. Exit 0: clean, 2: drift."""
     opts = _opts(ctx)
     desired = opts.workspace.desired()
-    with _session(opts) as session:
+    with _session(opts, connection) as session:
         the_plan, _ = reconcile.plan(session, desired)
     if the_plan.is_empty:
         _emit(
@@ -273,12 +295,13 @@ def drift(
 @app.command()
 def destroy(
     ctx: typer.Context,
+    connection: ConnectionOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
 ) -> None:
     """Remove what t5-deploy manages (its functions, stages and versions); foreign objects stay."""
     opts = _opts(ctx)
     desired = opts.workspace.desired()
-    with _session(opts) as session:
+    with _session(opts, connection) as session:
         from deploy.observe import observe
 
         the_plan = reconcile.destroy_plan(desired, observe(session, desired))
@@ -304,6 +327,7 @@ def _function_identity(opts: Options, name: str | None) -> tuple[str, str, str]:
 def call(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Text to summarize; '-' reads standard input.")],
+    connection: ConnectionOption = None,
     function: Annotated[
         str | None, typer.Option("--function", help="Function name, when manifests declare several.")
     ] = None,
@@ -313,7 +337,7 @@ def call(
     if text == "-":
         text = sys.stdin.read()
     db, sc, name = _function_identity(opts, function)
-    with _session(opts) as session:
+    with _session(opts, connection) as session:
         rows = session.query(f"SELECT {qualified(db, sc, name)}({literal(text)}) AS RESULT")
     value = next(iter(rows[0].values())) if rows else None
     sys.stdout.write(("NULL" if value is None else str(value)) + "\n")
@@ -323,13 +347,14 @@ def call(
 def sql_command(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="One SQL statement; '-' reads standard input.")],
+    connection: ConnectionOption = None,
     fmt: Annotated[RowFormat, typer.Option("--format", "-f")] = RowFormat.table,
 ) -> None:
     """Run one statement through the connection and print its result."""
     opts = _opts(ctx)
     if query == "-":
         query = sys.stdin.read()
-    with _session(opts) as session:
+    with _session(opts, connection) as session:
         rows = session.query(query)
     if fmt is RowFormat.json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")

@@ -15,6 +15,7 @@ from deploy import TOOL_NAME
 from deploy.observe import Observed, ObservedFunction, ObservedStage, split_tag, tag
 from deploy.plan import Action, Change, Kind, Plan, Upload
 from deploy.spec import MARKER_NAME, Desired, FunctionSpec, StageSpec
+from deploy.units import human_bytes
 
 _COMPARED = (
     "args",
@@ -140,6 +141,25 @@ def compare_function(want: dict[str, Any], have: ObservedFunction) -> list[str]:
     return reasons
 
 
+def function_delete(fn: ObservedFunction, reason: str) -> Change:
+    return Change(Action.DELETE, Kind.FUNCTION, fn.identity, (reason,), before=observed_properties(fn))
+
+
+def stage_delete(st: ObservedStage, reason: str) -> Change:
+    """Drop a managed stage; one that also holds foreign files keeps them and loses only managed versions."""
+    foreign = [f.path for f in st.foreign_files()]
+    if foreign:
+        reason += f"; {len(foreign)} foreign file(s) keep the stage, only managed versions go"
+    return Change(
+        Action.DELETE,
+        Kind.STAGE,
+        st.fqn,
+        (reason,),
+        before={"database": st.database, "schema": st.schema, "name": st.name, "foreign_files": foreign},
+        removes=tuple(f"{v}/" for v in sorted(st.versions())),
+    )
+
+
 def _stage_after(st: StageSpec) -> dict[str, Any]:
     return {"database": st.database, "schema": st.schema, "name": st.name, "comment": f"{st.comment} {tag()}".strip()}
 
@@ -158,15 +178,6 @@ def _uploads(st: StageSpec, names: set[str] | None = None) -> tuple[Upload, ...]
     return tuple(Upload(f.name, str(f.source), f.size, f.sha256) for f in st.files if names is None or f.name in names)
 
 
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
-
 def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | None:
     version = st.version
     there = obs.versions().get(version, {}) if obs else {}
@@ -177,7 +188,7 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | 
             Action.CREATE,
             Kind.STAGE_VERSION,
             name,
-            (f"{why}: {len(st.files)} file(s), {_human(st.total_bytes)}",),
+            (f"{why}: {len(st.files)} file(s), {human_bytes(st.total_bytes)}",),
             after=_version_doc(st),
             uploads=_uploads(st),
         )
@@ -280,34 +291,13 @@ def diff(desired: Desired, observed: Observed) -> Plan:
                 )
             )
 
-    leaving = [f for i, f in sorted(observed.functions.items()) if i not in desired.functions and f.managed]
-    for fn in leaving:
-        changes.append(
-            Change(
-                Action.DELETE,
-                Kind.FUNCTION,
-                fn.identity,
-                (f"managed by {TOOL_NAME} but no longer in the manifests",),
-                before=observed_properties(fn),
-            )
-        )
+    gone = f"managed by {TOOL_NAME} but no longer in the manifests"
+    for identity, fn in sorted(observed.functions.items()):
+        if identity not in desired.functions and fn.managed:
+            changes.append(function_delete(fn, gone))
     for fqn, obs in sorted(observed.stages.items()):
         if fqn not in desired.stages and obs.managed:
-            changes.append(
-                Change(
-                    Action.DELETE,
-                    Kind.STAGE,
-                    fqn,
-                    (f"managed by {TOOL_NAME} but no longer in the manifests",),
-                    before={
-                        "database": obs.database,
-                        "schema": obs.schema,
-                        "name": obs.name,
-                        "foreign_files": [f.path for f in obs.foreign_files()],
-                    },
-                    removes=tuple(f"{v}/" for v in sorted(obs.versions())),
-                )
-            )
+            changes.append(stage_delete(obs, gone))
 
     # Versions imported by functions this run leaves alone must survive pruning.
     protected: dict[str, set[str]] = {}

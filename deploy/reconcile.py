@@ -8,11 +8,11 @@ from pathlib import Path
 from deploy import TOOL_NAME
 from deploy.apply import ApplyResult, apply_plan
 from deploy.artifacts import HashCache
-from deploy.diff import diff, observed_properties, package_problems
+from deploy.diff import diff, function_delete, package_problems, stage_delete
 from deploy.errors import ManifestInvalid, PlanStale
 from deploy.manifest import load_manifests
 from deploy.observe import Observed, observe
-from deploy.plan import Action, Change, Kind, Plan
+from deploy.plan import Plan
 from deploy.session import Session
 from deploy.spec import Desired
 
@@ -65,35 +65,7 @@ def apply_saved(session: Session, ws: Workspace, saved: Plan, desired: Desired, 
 
 def destroy_plan(desired: Desired, observed: Observed) -> Plan:
     """Delete what the tool manages in the manifests' schemas; never foreign objects, databases or schemas."""
-    changes: list[Change] = []
-    for fn in sorted(observed.functions.values(), key=lambda f: f.identity):
-        if fn.managed:
-            changes.append(
-                Change(
-                    Action.DELETE,
-                    Kind.FUNCTION,
-                    fn.identity,
-                    (f"managed by {TOOL_NAME}",),
-                    before=observed_properties(fn),
-                )
-            )
-    for fqn, st in sorted(observed.stages.items()):
-        if not st.managed:
-            continue
-        foreign = [f.path for f in st.foreign_files()]
-        reason = (
-            f"managed by {TOOL_NAME}; {len(foreign)} foreign file(s) keep the stage, only managed versions go"
-            if foreign
-            else f"managed by {TOOL_NAME}"
-        )
-        changes.append(
-            Change(
-                Action.DELETE,
-                Kind.STAGE,
-                fqn,
-                (reason,),
-                before={"database": st.database, "schema": st.schema, "name": st.name, "foreign_files": foreign},
-                removes=tuple(f"{v}/" for v in sorted(st.versions())),
-            )
-        )
+    reason = f"managed by {TOOL_NAME}"
+    changes = [function_delete(fn, reason) for _, fn in sorted(observed.functions.items()) if fn.managed]
+    changes += [stage_delete(st, reason) for _, st in sorted(observed.stages.items()) if st.managed]
     return Plan(tuple(changes), observed.fingerprint())

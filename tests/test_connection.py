@@ -216,9 +216,7 @@ account = "d"
         (None, {}, "from_config", "config.toml default_connection_name"),
     ],
 )
-def test_name_precedence(
-    tmp_path: Path, name: str | None, env: dict[str, str], expected: str, source: str
-) -> None:
+def test_name_precedence(tmp_path: Path, name: str | None, env: dict[str, str], expected: str, source: str) -> None:
     write(tmp_path, "config.toml", TWO_CONNECTIONS)
     spec = resolve(tmp_path, name, env)
     assert (spec.name, spec.sources["name"]) == (expected, source)
@@ -366,9 +364,7 @@ def test_connect_local_uses_localsnow_kwargs_plus_given_names(
     assert "role" not in kwargs
 
 
-def test_connect_real_passes_kwargs_and_wraps_connector_errors(
-    tmp_path: Path, fake_connect: Recorder
-) -> None:
+def test_connect_real_passes_kwargs_and_wraps_connector_errors(tmp_path: Path, fake_connect: Recorder) -> None:
     from snowflake.connector.errors import DatabaseError
 
     write(tmp_path, "connections.toml", '[prod]\naccount = "acct"\nuser = "u"\n')
@@ -393,13 +389,9 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 def write_key(path: Path, key: rsa.RSAPrivateKey, passphrase: str | None) -> Path:
     encryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
     )
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    )
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
     path.chmod(0o600)
     return path
 
@@ -429,9 +421,7 @@ def test_key_pair_materialises_loadable_der(tmp_path: Path, rsa_key: rsa.RSAPriv
     assert loaded.private_numbers() == rsa_key.private_numbers()  # type: ignore[union-attr]
 
 
-def test_key_pair_passphrase_from_config_and_implied_authenticator(
-    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
-) -> None:
+def test_key_pair_passphrase_from_config_and_implied_authenticator(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     key_file = write_key(tmp_path / "k.p8", rsa_key, PASSPHRASE)
     home = tmp_path / "home"
     write(home, "config.toml", f"""
@@ -461,9 +451,7 @@ def test_key_pair_raw_pem_from_env(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -
     assert "private_key_raw" not in kwargs
 
 
-def test_wrong_passphrase_is_clear_and_secret_free(
-    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
-) -> None:
+def test_wrong_passphrase_is_clear_and_secret_free(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     key_file = write_key(tmp_path / "k.p8", rsa_key, PASSPHRASE)
     wrong = "not-the-passphrase-42"
     spec = resolve(key_pair_home(tmp_path, key_file), "prod", {"PRIVATE_KEY_PASSPHRASE": wrong})

@@ -221,6 +221,16 @@ def test_saved_plan_is_refused_once_the_account_moved(env, project, capsys, sql,
     assert deploy(capsys, "plan")[0] == 0
 
 
+def test_debug_output_never_shows_the_password(env, capsys):
+    password = localsnow.ensure_running(env)["password"]
+    capsys.readouterr()
+    rc = main(["--debug", "plan", "--connection", "local"])  # option after the subcommand works too
+    out = capsys.readouterr()
+    assert rc == 0
+    assert "SHOW STAGES" in out.err  # --debug logs the SQL it runs
+    assert password not in out.out + out.err
+
+
 def test_destroy_removes_only_what_the_tool_manages(env, capsys, sql, tmp_path):
     sql("CREATE TABLE T5_DEMO.PUBLIC.NEWS (ID INT, ARTICLE VARCHAR)")
     sql("CREATE STAGE T5_DEMO.PUBLIC.THEIR_STAGE")

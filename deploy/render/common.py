@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from deploy.plan import Action, Change, Plan
+from deploy.units import human_bytes
+
+__all__ = ["HEADERS", "LEGEND", "human_bytes", "label", "legend_actions", "summary"]
 
 HEADERS = {
     Action.CREATE: "will be created",
@@ -16,15 +19,6 @@ LEGEND = {
     Action.DELETE: "destroy",
     Action.REPLACE: "destroy and then create replacement",
 }
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 def label(change: Change) -> str:
