@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 ARTIFACTS ?= artifacts
 
-.PHONY: install demo test lint artifacts bench clean
+.PHONY: install compat demo test lint artifacts bench clean
 
 install: $(STAMP)
 
@@ -30,7 +30,12 @@ artifacts: $(ARTIFACTS)/latest/model/model.safetensors
 demo: install artifacts
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
 
-test: install
+# Snowflake's transformers 4.41 in a second venv, for tests/test_transformers4_compat.py
+# (the script's own stamp decides whether anything needs doing).
+compat:
+	PYTHON="$(PYTHON)" TORCH_VERSION="$(TORCH_VERSION)" TORCH_INDEX="$(TORCH_INDEX)" bash scripts/compat_env.sh
+
+test: install $(if $(filter 1,$(T5_SKIP_COMPAT)),,compat)
 	$(BIN)/python -m pytest
 
 lint: install
@@ -41,4 +46,4 @@ bench: install artifacts
 	$(BIN)/python bench/noop_apply.py
 
 clean:
-	rm -rf .localsnow $(ARTIFACTS) .pytest_cache
+	rm -rf .localsnow $(ARTIFACTS) .pytest_cache .venv-compat

@@ -166,11 +166,22 @@ def get_model() -> LoadedModel:
     return _loaded
 
 
+def model_input(text: str) -> str:
+    """The exact string the model sees; training builds its inputs with this too.
+
+    Whitespace runs (newlines between paragraphs included) collapse to one
+    space: the SentencePiece model maps a newline to <unk>, while tokenizer.json
+    splits on any whitespace, so only collapsed text encodes identically with
+    both tokenizer files (Snowflake may load either).
+    """
+    return SOURCE_PREFIX + " ".join(text.split())
+
+
 def _generate(loaded: LoadedModel, texts: list[str]) -> list[str]:
     import torch
 
     encoded = loaded.tokenizer(
-        text=[SOURCE_PREFIX + text for text in texts],
+        text=[model_input(text) for text in texts],
         max_length=MAX_INPUT_TOKENS,
         truncation=True,
         padding=True,  # to the longest in this batch
