@@ -33,7 +33,7 @@ deploy "${CONN[@]}" apply --yes
 ARTICLE=$(python -c 'import training.corpus as c; print(c.load_split("validation")[0]["article"])')
 step "deploy call: SELECT T5_DEMO.PUBLIC.SUMMARIZE(<a validation article>)"
 echo "${ARTICLE:0:300}..."
-echo "--- summary (the demo's model is an untrained offline T5: expect noise, not prose):"
+echo "--- summary (the demo deploys the \`tiny\` training run: 1 M parameters, ~1 minute of CPU; expect rough text):"
 deploy "${CONN[@]}" call "$ARTICLE"
 
 step "deploy sql: the function as Snowflake describes it"
