@@ -15,7 +15,7 @@ from deploy.artifacts import HashCache
 from deploy.errors import PlanStale, PolicyViolation
 from deploy.plan import Action, Change, Kind, Plan
 from deploy.session import Session
-from deploy.spec import MARKER_NAME, LocalFile, marker_content
+from deploy.spec import MARKER_NAME, LocalFile, marker_content, split_import
 from deploy.sql import argument_type, file_url, ident, literal, qualified, stage_location
 
 
@@ -51,9 +51,9 @@ def _function_ddl(a: dict) -> str:
     args = ", ".join(f"{ident(n)} {t}" for n, t in a["args"])
     imports = []
     for imp in a["imports"]:
-        stage, _, path = imp.lstrip("@").partition("/")
+        stage, version, file = split_import(imp)
         db, sc, st = stage.split(".")
-        imports.append(literal(stage_location(db, sc, st, path)))
+        imports.append(literal(stage_location(db, sc, st, f"{version}/{file}" if version else file)))
     packages = ", ".join(literal(p) for p in a["packages"])
     return (
         f"CREATE OR REPLACE FUNCTION {qualified(a['database'], a['schema'], a['name'])}({args})"

@@ -14,7 +14,7 @@ from typing import Any
 from deploy import TOOL_NAME
 from deploy.observe import Observed, ObservedFunction, ObservedStage, split_tag, tag
 from deploy.plan import Action, Change, Kind, Plan, Upload
-from deploy.spec import MARKER_NAME, Desired, FunctionSpec, StageSpec
+from deploy.spec import MARKER_NAME, Desired, FunctionSpec, StageSpec, split_import
 from deploy.units import human_bytes
 
 _COMPARED = (
@@ -92,9 +92,8 @@ def _import_reasons(before: list[str], after: list[str]) -> list[str]:
     def by_stage(paths: list[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for p in paths:
-            stage, _, rest = p.partition("/")
-            version = rest.split("/")[0] if "/" in rest else ""
-            out.setdefault(stage.lstrip("@"), set()).add(version)
+            stage, version, _ = split_import(p)
+            out.setdefault(stage, set()).add(version)
         return out
 
     b, a = by_stage(before), by_stage(after)
@@ -305,8 +304,8 @@ def diff(desired: Desired, observed: Observed) -> Plan:
         if identity in desired.functions:
             continue
         for imp in fn.imports:
-            stage, _, rest = imp.lstrip("@").partition("/")
-            protected.setdefault(stage, set()).add(rest.split("/")[0])
+            stage, version, _ = split_import(imp)
+            protected.setdefault(stage, set()).add(version)
     for st in desired.stages.values():
         if (obs := observed.stages.get(st.fqn)) is not None:
             changes.extend(_prune(st, obs, protected.get(st.fqn, set())))

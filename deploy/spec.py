@@ -135,3 +135,13 @@ def marker_content(files: tuple[LocalFile, ...]) -> bytes:
 
 def is_version_name(name: str) -> bool:
     return len(name) == VERSION_HEX and all(c in "0123456789abcdef" for c in name)
+
+
+def split_import(path: str) -> tuple[str, str, str]:
+    """A normalised import ``@DB.S.STAGE/<version>/<file>`` -> (stage fqn, version, file).
+
+    The version is "" for a file at the stage root (an import the tool did not version).
+    """
+    stage, _, rest = path.lstrip("@").partition("/")
+    version, _, file = rest.rpartition("/")
+    return stage, version, file

@@ -93,3 +93,10 @@ def test_normalize_import_variants():
     assert normalize_import("@llm/v/handler.py", "DB", "S") == "@DB.S.LLM/v/handler.py"
     assert normalize_import('@"DB"."S"."LLM"/v/handler.py', "X", "Y") == "@DB.S.LLM/v/handler.py"
     assert normalize_import("'@S2.LLM/v/h.py'", "DB", "S") == "@DB.S2.LLM/v/h.py"
+
+
+def test_split_import():
+    from deploy.spec import split_import
+
+    assert split_import("@DB.S.LLM/0123456789abcdef/handler.py") == ("DB.S.LLM", "0123456789abcdef", "handler.py")
+    assert split_import("@DB.S.LLM/handler.py") == ("DB.S.LLM", "", "handler.py")

@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from deploy.units import human_bytes
 from training.corpus import load_split
 from udf.handler import MAX_INPUT_TOKENS, MAX_NEW_TOKENS, NUM_BEAMS
 
@@ -269,8 +270,7 @@ def bootstrap(
 
 
 def _size(path: Path) -> str:
-    size = path.stat().st_size
-    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+    return human_bytes(path.stat().st_size)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
