@@ -34,7 +34,8 @@ class HashCache:
     """sha256 of local files, remembered by (absolute path, size, mtime_ns)."""
 
     def __init__(self, cache_dir: Path | None = None):
-        self.path = (cache_dir or default_cache_dir()) / "sha256.json"
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.path = self.cache_dir / "sha256.json"
         self._entries: dict[str, list] = {}
         self._dirty = False
         self.hits = 0

@@ -58,6 +58,16 @@ class RowFormat(StrEnum):
     json = "json"
 
 
+class EvalFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class Split(StrEnum):
+    validation = "validation"
+    train = "train"
+
+
 # Accepted before or after the subcommand: `deploy -c prod plan` and `deploy plan -c prod`.
 ConnectionOption = Annotated[
     str | None,
@@ -382,6 +392,135 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
         out.print(Text(f"-[ row {i + 1} ]" + "-" * 20, style="dim"))
         for c in columns:
             out.print(Text(f"{c:<{pad}} | {cell(r[c])}"))
+
+
+def _manifest_schema(opts: Options, database: str | None, schema: str | None) -> tuple[str, str]:
+    """--database/--schema, else the one schema the manifests deploy to."""
+    from deploy.evaluation import single_name
+
+    db = single_name(database, "database") if database else None
+    sc = single_name(schema, "schema") if schema else None
+    if db and sc:
+        return db, sc
+    declared = opts.workspace.desired().schemas
+    if len(declared) != 1:
+        names = ", ".join(f"{d}.{s}" for d, s in declared) or "none"
+        raise DeployError(f"pass --database and --schema (the manifests declare: {names})")
+    return db or declared[0][0], sc or declared[0][1]
+
+
+TableOption = Annotated[
+    str,
+    typer.Option(
+        "--table", "-t", help="Table: bare (in the function's database and schema), SCHEMA.TABLE or DB.SCHEMA.TABLE."
+    ),
+]
+
+
+@app.command("sample-data")
+def sample_data(
+    ctx: typer.Context,
+    table: TableOption = "NEWS",
+    split: Annotated[Split, typer.Option("--split", help="Bundled BBC News split.")] = Split.validation,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="First N rows of the split (default: all).")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Recreate the table if it exists (its rows are lost).")
+    ] = False,
+    database: Annotated[str | None, typer.Option("--database", help="Default: the manifests' database.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="Default: the manifests' schema.")] = None,
+    connection: ConnectionOption = None,
+) -> None:
+    """Load the bundled BBC News articles into a table (ID, CATEGORY, TITLE, ARTICLE, SUMMARY) to try SUMMARIZE on."""
+    from deploy.evaluation import resolve_table, split_name
+    from deploy.sample_data import load_sample_data
+
+    opts = _opts(ctx)
+    qualified_name = len(split_name(table)) == 3  # needs no defaults (nor manifests)
+    target = resolve_table(table, *(("", "") if qualified_name else _manifest_schema(opts, database, schema)))
+    with _session(opts, connection) as session:
+        result = load_sample_data(session, target, split=split.value, limit=limit, replace=replace)
+    out.print(
+        f"Loaded {result.rows} row(s) of the bundled BBC News {result.split} split into {result.table} "
+        f"({'replaced' if result.replaced else 'new table'}; {result.statements} INSERT statement(s), "
+        f"{result.seconds:.2f} s)."
+    )
+    out.print(Text(f"Try: deploy sql 'SELECT ID, TITLE, SUMMARIZE(ARTICLE) FROM {result.table} ORDER BY ID LIMIT 3'"))
+
+
+_METRIC_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+
+
+def _clip(text: str, width: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3].rstrip() + "..."
+
+
+@app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    table: TableOption = "NEWS",
+    input_column: Annotated[str, typer.Option("--input", help="Column of texts to summarize.")] = "ARTICLE",
+    reference: Annotated[str, typer.Option("--reference", help="Column of reference summaries.")] = "SUMMARY",
+    key: Annotated[str, typer.Option("--key", help="Column that orders the rows and names the examples.")] = "ID",
+    where: Annotated[
+        str | None, typer.Option("--where", help="SQL condition selecting the rows, run as written.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="At most N rows (0: all).")] = 100,
+    function: Annotated[
+        str | None, typer.Option("--function", help="Function name, when manifests declare several.")
+    ] = None,
+    examples: Annotated[int, typer.Option("--examples", min=0, help="Examples to show.")] = 3,
+    fmt: Annotated[EvalFormat, typer.Option("--format", "-f")] = EvalFormat.text,
+    connection: ConnectionOption = None,
+) -> None:
+    """Score the deployed function with ROUGE against a reference column, next to Lead-3 (one SELECT, timed)."""
+    from deploy.evaluation import EvalQuery, evaluate, require_rouge, resolve_table, single_name
+
+    require_rouge()  # before connecting (which may mean a browser sign-in)
+    opts = _opts(ctx)
+    db, sc, name = _function_identity(opts, function)
+    query = EvalQuery(
+        function=(db, sc, name),
+        table=resolve_table(table, db, sc),
+        input=single_name(input_column),
+        reference=single_name(reference),
+        key=single_name(key),
+        where=where,
+        limit=limit or None,
+    )
+    err.print(
+        Text(
+            f"Running {name} on {'up to ' + str(limit) if limit else 'all'} row(s) of {'.'.join(query.table)} ...",
+            style="dim",
+        )
+    )
+    with _session(opts, connection) as session:
+        result = evaluate(session, query, examples=examples)
+    if fmt is EvalFormat.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        return
+    out.print(Text(f"{result.function} on {result.table}", style="bold"))
+    scores = Table()
+    scores.add_column("metric")
+    scores.add_column(name, justify="right")
+    scores.add_column("Lead-3", justify="right")
+    for metric, label in _METRIC_NAMES.items():
+        scores.add_row(label, f"{result.rouge[metric]:.2f}", f"{result.lead3[metric]:.2f}")
+    out.print(scores)
+    skipped = f", {result.skipped} skipped (NULL {query.input} or {query.reference})" if result.skipped else ""
+    empty = f"; {result.null_outputs} NULL output(s) scored as empty" if result.null_outputs else ""
+    out.print(Text(f"{result.rows} row(s) scored{skipped}{empty}."))
+    out.print(
+        f"Query: {result.seconds:.2f} s for {result.rows + result.skipped} row(s), {result.rows_per_second:.2f} rows/s "
+        "(wall time of the one SELECT; the first call after a deploy also loads the model)."
+    )
+    for example in result.examples:
+        out.print()
+        out.print(Text(f"{query.key} {example.key}", style="bold"))
+        out.print(Text.assemble(("  summary:   ", "dim"), _clip(example.summary) or "(empty)"))
+        out.print(Text.assemble(("  reference: ", "dim"), _clip(example.reference)))
 
 
 @local_app.command("start")

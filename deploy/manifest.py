@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ import yaml
 
 from deploy.artifacts import HashCache
 from deploy.errors import ManifestInvalid
+from deploy.handler_config import CONFIG_NAME, materialize
 from deploy.spec import (
     MARKER_NAME,
     Arg,
@@ -210,6 +211,7 @@ def _build(
         stages[name.upper()] = StageSpec(
             db, schema, name.upper(), body.get("comment", ""), files, keep, doc.origin(path)
         )
+    generated = _add_handler_configs(doc, stages, hashes, problems)
     functions: list[FunctionSpec] = []
     for name, body in (d.get("functions") or {}).items():
         path = ("functions", name)
@@ -229,7 +231,7 @@ def _build(
             p = (*path, "returns")
             problems.append(f"{doc.file}:{doc.line(p)}: {dotted(p)}: {e}")
             returns = body["returns"]
-        imports = _resolve_imports(doc, path, body["imports"], stages, problems)
+        imports = _resolve_imports(doc, path, body["imports"], stages, problems, generated)
         module = body["handler"].split(".")[0]
         if not any(ref.file in (f"{module}.py", f"{module}.zip") for ref in imports):
             p = (*path, "handler")
@@ -257,9 +259,62 @@ def _build(
     return db, schema, list(stages.values()), functions
 
 
+def _handler_stage(body: dict[str, Any], stages: dict[str, StageSpec]) -> StageSpec | None:
+    """The imported stage that holds the handler's module file."""
+    module = f"{body['handler'].split('.')[0]}.py"
+    for entry in body["imports"]:
+        stage = stages.get(entry["stage"].upper())
+        if stage and module in {f.name for f in stage.files} and module in entry.get("files", [module]):
+            return stage
+    return None
+
+
+def _add_handler_configs(
+    doc: _Doc, stages: dict[str, StageSpec], hashes: HashCache, problems: list[str]
+) -> dict[str, str]:
+    """Stage each function's `settings` as udf_config.json beside its handler; {function: stage name}."""
+    owners: dict[str, tuple[str, bytes]] = {}  # stage -> (function, config sha) that put a config there
+    placed: dict[str, str] = {}
+    for name, body in (doc.data.get("functions") or {}).items():
+        if "settings" not in body:
+            continue
+        where = ("functions", name, "settings")
+        loc = f"{doc.file}:{doc.line(where)}: {dotted(where)}"
+        stage = _handler_stage(body, stages)
+        if stage is None:
+            continue  # reported with the handler's own check
+        config = materialize(body["settings"], hashes.cache_dir)
+        if stage.name in owners and owners[stage.name][1] != config.sha256:
+            problems.append(
+                f"{loc}: stage {stage.name} already holds the settings of function {owners[stage.name][0]}; "
+                "functions with different settings need their handler in different stages"
+            )
+            continue
+        if stage.name not in owners and any(f.name == CONFIG_NAME for f in stage.files):
+            problems.append(
+                f"{loc}: stage {stage.name} already has a file named {CONFIG_NAME}; "
+                "it is generated from `settings`, so remove that file from the stage's files"
+            )
+            continue
+        if stage.name not in owners:
+            files = tuple(sorted((*stage.files, config), key=lambda f: f.name))
+            stages[stage.name] = replace(stage, files=files)
+            owners[stage.name] = (name, config.sha256)
+        placed[name] = stage.name
+    return placed
+
+
 def _resolve_imports(
-    doc: _Doc, fn_path: Path_, entries: list[dict[str, Any]], stages: dict[str, StageSpec], problems: list[str]
+    doc: _Doc,
+    fn_path: Path_,
+    entries: list[dict[str, Any]],
+    stages: dict[str, StageSpec],
+    problems: list[str],
+    generated: dict[str, str],
 ) -> tuple[ImportRef, ...]:
+    """The function's imports; a generated config is imported by the function it belongs to, only."""
+    config_stages = set(generated.values())
+    own_config_stage = generated.get(str(fn_path[-1]))
     refs: list[ImportRef] = []
     seen: dict[str, str] = {}
     for i, entry in enumerate(entries):
@@ -273,7 +328,10 @@ def _resolve_imports(
             )
             continue
         available = {f.name for f in stage.files}
-        wanted = entry.get("files") or sorted(available)
+        others_config = {CONFIG_NAME} if stage.name in config_stages else set()
+        wanted = list(entry.get("files") or sorted(available - others_config))
+        if stage.name == own_config_stage and CONFIG_NAME not in wanted:
+            wanted.append(CONFIG_NAME)
         for name in wanted:
             if name not in available and stage.files:
                 problems.append(

@@ -1,10 +1,15 @@
-"""Runs Python UDFs: DuckDB functions that forward batches to per-function worker processes.
+"""Runs Python UDFs: DuckDB functions that forward batches to per-function pools of worker processes.
 
 Each function definition is registered on the shared DuckDB database as a
 vectorized (arrow) function named `_ls_udf_<id>`; queries are rewritten to call
-it. Calls go to one long-lived worker process per definition, so a handler's
-module (and the model it loads) is imported once, as in a Snowflake Python
-process; a replaced or dropped definition stops its worker.
+it. Each definition has a pool of up to $LOCALSNOW_UDF_PROCESSES long-lived
+worker processes (default: the usable CPUs, at most 4), like the several Python
+interpreters of a Snowflake warehouse node. A worker imports the handler's
+module (and the model it loads) once, then serves one batch at a time; workers
+start on demand, so a one-row query starts one process. The pool splits the rows
+of each DuckDB chunk into balanced batches (at most the handler's
+max_batch_size rows each) and runs them concurrently on idle workers; results
+come back in row order. A replaced or dropped definition stops its workers.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,8 @@ logger = logging.getLogger("localsnow.udf")
 
 TIMEOUT_ENV = "LOCALSNOW_UDF_TIMEOUT_S"
 DEFAULT_TIMEOUT_S = 600.0
+PROCESSES_ENV = "LOCALSNOW_UDF_PROCESSES"
+MAX_DEFAULT_PROCESSES = 4
 # DuckDB reports a UDF's exception as text; this marker carries our error's key through it.
 ERROR_MARKER = "localsnow-udf-error:"
 _MARKER_PATTERN = re.compile(re.escape(ERROR_MARKER) + r"([0-9a-f]{32})")
@@ -68,6 +76,56 @@ def executable(function: FunctionDef) -> bool:
     return bool(function.arg_types) and all(t.duckdb for t in types)
 
 
+def default_processes() -> int:
+    """The CPUs this process may run on (a container's limit, not the host's), at most 4."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_PROCESSES))
+
+
+def processes_from_env() -> int:
+    """Worker processes per function: $LOCALSNOW_UDF_PROCESSES, else `default_processes()`."""
+    text = os.environ.get(PROCESSES_ENV, "").strip()
+    if not text:
+        return default_processes()
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(
+            f"{PROCESSES_ENV} must be a whole number of worker processes per Python UDF, 1 or more; "
+            f"got {text!r}. Set it to e.g. 2, or unset it for the default ({default_processes()} here)"
+        )
+    return count
+
+
+def plan_batches(rows: int, processes: int, vectorized: bool, max_batch_size: int | None) -> list[tuple[int, int]]:
+    """Contiguous (start, stop) row ranges, one per handler batch, sizes as equal as possible.
+
+    Vectorized with a max batch size B: the fewest batches of at most B rows whose count
+    is a multiple of the workers that can take them, so that every worker has a share and
+    all finish together (200 rows, B=32, 2 workers: 8 batches of 25, not 6 of 32 and one
+    of 8; 64 rows, B=64, 2 workers: 2 of 32, not one worker busy and one idle).
+    Otherwise one slice per worker.
+    """
+    if rows <= 0:
+        return []
+    if vectorized and max_batch_size:
+        needed = -(-rows // max_batch_size)
+        parallel = min(processes, rows)
+        count = -(-needed // parallel) * parallel
+    else:
+        count = processes
+    count = min(count, rows)  # never an empty batch (B=1 with more batches than rows' multiple)
+    base, extra = divmod(rows, count)
+    spans, start = [], 0
+    for index in range(count):
+        stop = start + base + (1 if index < extra else 0)
+        spans.append((start, stop))
+        start = stop
+    return spans
+
+
 def _package_parent() -> str | None:
     """The source tree holding `localsnow`, when it is not installed in site-packages."""
     parent = Path(localsnow.__file__).resolve().parent.parent
@@ -75,7 +133,7 @@ def _package_parent() -> str | None:
 
 
 class Worker:
-    """One handler process; calls are serialized, as DuckDB may call from several threads."""
+    """One handler process; it runs one batch at a time (its pool hands it to one caller)."""
 
     def __init__(self, function: FunctionDef, directory: Path, log_path: Path, timeout: float):
         self.function = function
@@ -85,6 +143,18 @@ class Worker:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._channel: Connection | None = None
+        # The "ready" payload: {"vectorized": bool, "max_batch_size": int | None}.
+        self.info: dict[str, Any] | None = None
+
+    def ensure_started(self) -> None:
+        """Start the process (again, after a crash or timeout) unless it runs; wait until ready."""
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            self.close()
+            self._start()
 
     def _start(self) -> None:
         function = self.function
@@ -120,6 +190,7 @@ class Worker:
         if status != "ready":
             self.close()
             raise UdfError(str(payload))
+        self.info = payload
 
     def _receive(self) -> tuple[str, Any]:
         assert self._channel and self._process
@@ -138,9 +209,7 @@ class Worker:
 
     def call(self, columns: list[list[Any]]) -> list[Any]:
         with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self.close()
-                self._start()
+            self._ensure_started()
             assert self._channel
             try:
                 self._channel.send(("call", columns))
@@ -151,6 +220,12 @@ class Worker:
         if status != "ok":
             raise UdfError(str(payload))
         return payload
+
+    def kill(self) -> None:
+        """Kill the process from another thread; the thread waiting on it reports the exit."""
+        process = self._process
+        if process is not None:
+            process.kill()
 
     def close(self, kill: bool = False) -> None:
         """Stop the process: ask it to exit (a busy one is killed after 2 s), or kill it now."""
@@ -170,15 +245,154 @@ class Worker:
             self._process = None
 
 
+class WorkerPool:
+    """Up to `size` workers for one function definition, started on demand and run concurrently.
+
+    Thread-safe: DuckDB may call a function from several threads at once; each worker
+    is lent to one batch at a time. Batches wait on worker sockets in threads (the GIL
+    is released while they wait), so the processes compute in parallel.
+    """
+
+    def __init__(self, function: FunctionDef, directory: Path, log_path: Path, timeout: float, size: int) -> None:
+        self.function = function
+        self.size = size
+        self._new_worker = lambda: Worker(function, directory, log_path, timeout)
+        self._changed = threading.Condition()
+        self._workers: list[Worker] = []  # started, starting or busy
+        self._idle: list[Worker] = []
+        self._closed = False
+        self._info: dict[str, Any] | None = None
+        self._executor = ThreadPoolExecutor(size, thread_name_prefix=f"udf-{function.name.lower()}")
+
+    def run(self, columns: list[list[Any]]) -> list[Any]:
+        """The handler's values for these rows, in row order; raises UdfError if any batch fails."""
+        info = self._info or self._first_info()
+        spans = plan_batches(len(columns[0]), self.size, info["vectorized"], info["max_batch_size"])
+        if len(spans) == 1:
+            return self._run_batch(columns)
+        batches = [[column[start:stop] for column in columns] for start, stop in spans]
+        # Start the workers these batches can use now, in parallel (each may spend seconds importing
+        # torch), rather than one at a time as others turn out to be busy; each runs a first batch.
+        fresh = self._reserve(len(batches))
+        assigned = fresh + [None] * (len(batches) - len(fresh))
+        try:
+            futures = [self._executor.submit(self._run_batch, b, w) for b, w in zip(batches, assigned, strict=True)]
+        except RuntimeError:  # the executor was shut down: the definition went away
+            for worker in fresh:
+                self._release(worker)
+            raise UdfError(self._gone()) from None
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future, worker in zip(futures, assigned, strict=True):
+            # A batch failed: drop the batches not begun (those running finish and hand their worker
+            # back), and the slots of fresh workers that will now never start.
+            if future in pending and future.cancel() and worker is not None:
+                self._discard(worker)
+        for future in futures:  # the first failure in row order, as one process would have met it
+            if future in done and not future.cancelled() and (error := future.exception()) is not None:
+                raise error
+        if any(future.cancelled() for future in futures):  # cancelled by close()
+            raise UdfError(self._gone())
+        return [value for future in futures for value in future.result()]
+
+    def _first_info(self) -> dict[str, Any]:
+        """How the handler wants its rows (vectorized, max batch size): start a first worker to learn it."""
+        worker = self._acquire()
+        self._release(worker)
+        assert worker.info is not None
+        return worker.info
+
+    def _run_batch(self, columns: list[list[Any]], fresh: Worker | None = None) -> list[Any]:
+        worker = self._start(fresh) if fresh else self._acquire()
+        try:
+            return worker.call(columns)
+        finally:
+            self._release(worker)
+
+    def _reserve(self, wanted: int) -> list[Worker]:
+        """New workers, not yet started, to bring the pool up to `wanted` (at most its size)."""
+        with self._changed:
+            if self._closed:
+                raise UdfError(self._gone())
+            fresh = [self._new_worker() for _ in range(min(wanted, self.size) - len(self._workers))]
+            self._workers += fresh  # they hold their slots while they start, outside the lock
+        return fresh
+
+    def _acquire(self) -> Worker:
+        """An idle worker; else a new one, if the pool has room; else wait for one."""
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise UdfError(self._gone())
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._workers) < self.size:
+                    worker = self._new_worker()
+                    self._workers.append(worker)
+                    break
+                self._changed.wait()
+        return self._start(worker)
+
+    def _start(self, worker: Worker) -> Worker:
+        """Start a reserved worker; a failed one gives its slot back."""
+        try:
+            worker.ensure_started()
+        except BaseException:
+            self._discard(worker)
+            raise
+        self._info = self._info or worker.info
+        return worker
+
+    def _discard(self, worker: Worker) -> None:
+        """Free the slot of a reserved worker that did not start."""
+        with self._changed:
+            if worker in self._workers:
+                self._workers.remove(worker)
+            self._changed.notify()
+
+    def _release(self, worker: Worker) -> None:
+        with self._changed:
+            if not self._closed:
+                self._idle.append(worker)
+                self._changed.notify()
+                return
+            self._workers.remove(worker)
+        worker.close()  # the pool closed while it was busy
+
+    def _gone(self) -> str:
+        return f"function {self.function.object_name.dotted} was replaced or dropped while the statement ran"
+
+    def close(self, kill_busy: bool = False) -> None:
+        """Stop the idle workers now, busy ones when they hand back their batch (or kill them now)."""
+        with self._changed:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            busy = [worker for worker in self._workers if worker not in idle]
+            for worker in idle:
+                self._workers.remove(worker)
+            self._changed.notify_all()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for worker in idle:
+            worker.close()
+        if kill_busy:
+            for worker in busy:
+                worker.kill()
+
+
 class UdfRuntime:
     def __init__(
-        self, layout: Layout, stages: StageStore, duck: duckdb.DuckDBPyConnection, timeout: float | None = None
+        self,
+        layout: Layout,
+        stages: StageStore,
+        duck: duckdb.DuckDBPyConnection,
+        timeout: float | None = None,
+        processes: int | None = None,
     ) -> None:
         self._layout = layout
         self._stages = stages
         self._duck = duck
         self._timeout = timeout or float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-        self._workers: dict[str, Worker] = {}
+        self._processes = processes if processes is not None else processes_from_env()
+        self._pools: dict[str, WorkerPool] = {}
         self._errors: dict[str, str] = {}
         self._callables: dict[str, Callable[..., pa.Array]] = {}
         self._lock = threading.Lock()
@@ -214,9 +428,9 @@ class UdfRuntime:
             if self._callables.pop(function.id, None) is not None:
                 self._duck.remove_function(sql_name(function))
         with self._lock:
-            worker = self._workers.pop(function.id, None)
-        if worker:
-            worker.close()
+            pool = self._pools.pop(function.id, None)
+        if pool:
+            pool.close()
         remove_tree(self._layout.udf_dir / function.id)
 
     def _callable(self, function: FunctionDef) -> Callable[..., pa.Array]:
@@ -242,7 +456,7 @@ class UdfRuntime:
             values: list[Any] = [None] * rows
             if keep:
                 subset = [[column[i] for i in keep] for column in columns]
-                for index, value in zip(keep, self._worker(function).call(subset), strict=True):
+                for index, value in zip(keep, self._pool(function).run(subset), strict=True):
                     values[index] = value
             return pa.array(values, type=_ARROW_TYPES[function.returns.duckdb or "VARCHAR"])
         except UdfError as error:
@@ -257,15 +471,16 @@ class UdfRuntime:
         match = _MARKER_PATTERN.search(text)
         return self._errors.pop(match.group(1), None) if match else None
 
-    def _worker(self, function: FunctionDef) -> Worker:
+    def _pool(self, function: FunctionDef) -> WorkerPool:
         with self._lock:
-            worker = self._workers.get(function.id)
-            if worker is None:
+            pool = self._pools.get(function.id)
+            if pool is None:
                 directory = self._materialize(function)
+                # One log per definition: its workers append their output to it.
                 log_path = self._layout.logs_dir / f"udf-{function.name.lower()}-{function.id[:8]}.log"
-                worker = Worker(function, directory, log_path, self._timeout)
-                self._workers[function.id] = worker
-            return worker
+                pool = WorkerPool(function, directory, log_path, self._timeout, self._processes)
+                self._pools[function.id] = pool
+            return pool
 
     def _materialize(self, function: FunctionDef) -> Path:
         """Lay the imports out flat and read-only, as Snowflake does; inline code beside them."""
@@ -294,6 +509,6 @@ class UdfRuntime:
 
     def shutdown(self) -> None:
         with self._lock:
-            workers, self._workers = list(self._workers.values()), {}
-        for worker in workers:
-            worker.close()
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close(kill_busy=True)

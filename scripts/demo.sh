@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole loop on the embedded local Snowflake: validate, plan, apply, call
-# SUMMARIZE through SQL, then plan/apply/drift again to show nothing is left to do.
+# SUMMARIZE through SQL, plan/apply/drift again to show nothing is left to do,
+# then summarize the bundled validation articles as a table and score them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,5 +48,14 @@ deploy "${CONN[@]}" apply --yes
 
 step "deploy drift   (exit 0: no drift)"
 expect 0 deploy "${CONN[@]}" drift
+
+step "deploy sample-data: the bundled BBC validation articles as table NEWS"
+deploy "${CONN[@]}" sample-data --table NEWS --split validation --replace
+
+step "deploy sql: SELECT ID, TITLE, SUMMARIZE(ARTICLE) FROM NEWS (first 3 of them)"
+deploy "${CONN[@]}" sql 'SELECT ID, TITLE, LEFT(T5_DEMO.PUBLIC.SUMMARIZE(ARTICLE), 160) AS SUMMARY FROM T5_DEMO.PUBLIC.NEWS WHERE ID <= 3 ORDER BY ID'
+
+step "deploy eval: ROUGE of the deployed function on every NEWS row, through SQL, against Lead-3"
+deploy "${CONN[@]}" eval --table NEWS --limit 0 --examples 3
 
 step "Done. Stop the embedded Snowflake with: deploy local stop"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -65,6 +66,8 @@ def import_directory(bootstrapped_artifacts: Path, tmp_path_factory: pytest.Temp
     flat = tmp_path_factory.mktemp("snowflake_import_directory")
     for path in [*bootstrapped_artifacts.glob("*/*"), HANDLER_SOURCE]:
         shutil.copy2(path, flat / path.name)
+    # The settings deploy generates from the manifest and imports beside handler.py.
+    (flat / handler.CONFIG_NAME).write_text(json.dumps({"format": 1, "max_batch_size": 4, "threads": 1}))
     for path in flat.iterdir():
         path.chmod(0o444)
     flat.chmod(0o555)
@@ -112,7 +115,8 @@ def test_model_loads_once_per_process(snowflake_style_result: dict) -> None:
 
 def test_summarize_is_marked_vectorized(snowflake_style_result: dict) -> None:
     assert snowflake_style_result["vectorized_input"] == "DataFrame"
-    assert snowflake_style_result["max_batch_size"] == handler.MAX_BATCH_SIZE == 32
+    # From udf_config.json among the imports, not the default of 32.
+    assert snowflake_style_result["max_batch_size"] == 4
     assert handler.summarize._sf_vectorized_input is pd.DataFrame
 
 
@@ -159,8 +163,72 @@ def test_batching_gives_the_same_summaries_as_one_at_a_time(local_model: Path, m
     one_at_a_time = [handler.summarize_texts([text])[0] for text in texts]
     assert len(set(one_at_a_time)) > 1  # the outputs depend on the input
     assert handler.summarize_texts(texts) == one_at_a_time  # padding does not leak
-    monkeypatch.setattr(handler, "MAX_BATCH_SIZE", 2)  # several generate calls
+    small_batches = dataclasses.replace(handler.get_model(), settings=handler.Settings(max_batch_size=2))
+    monkeypatch.setattr(handler, "_loaded", small_batches)  # several generate calls
     assert handler.summarize_texts([None, *texts]) == [None, *one_at_a_time]
+
+
+def test_one_failing_row_never_fails_its_batch(local_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["Profits rose at the bank.", "POISON: this row makes generation fail.", "Chelsea won 2-0."]
+    expected = [handler.summarize_texts([texts[0]])[0], None, handler.summarize_texts([texts[2]])[0]]
+    real_generate = handler._generate
+    calls: list[int] = []
+
+    def failing_generate(loaded, batch):
+        calls.append(len(batch))
+        if any(text.startswith("POISON") for text in batch):
+            raise RuntimeError("out of memory")
+        return real_generate(loaded, batch)
+
+    monkeypatch.setattr(handler, "_generate", failing_generate)
+    assert handler.summarize_texts(texts) == expected
+    assert calls == [3, 1, 1, 1]  # the batch, then each row alone
+
+
+def test_odd_unicode_and_lone_surrogates_are_summarized(local_model: Path) -> None:
+    texts = [ODD_UNICODE, "broken \ud800 surrogate \udfff pair", "\x00\x01\x02", "مرحبا بالعالم", "🙂" * 50]
+    summaries = handler.summarize_texts(texts)
+    assert all(isinstance(summary, str) for summary in summaries), summaries
+
+
+def test_huge_text_is_cut_before_tokenizing_without_changing_what_the_model_reads(local_model: Path) -> None:
+    tokenizer = handler.get_model().tokenizer
+    settings = handler.get_model().settings
+    huge = LONG_TEXT * 200  # ~2.4 MB
+    prepared = handler.prepare(huge, settings)
+    assert len(prepared) < settings.max_input_tokens * handler.CHARS_PER_TOKEN_BOUND + 20
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, max_length=settings.max_input_tokens, truncation=True).input_ids
+
+    assert ids(prepared) == ids(handler.model_input(huge))
+    assert handler.summarize_texts([huge]) == handler.summarize_texts([LONG_TEXT])
+
+
+def test_settings_reach_generation(local_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = handler.get_model()
+    text = ["The minister said the election would be held in May, after months of speculation."]
+    short = dataclasses.replace(loaded, settings=handler.Settings(max_new_tokens=3))
+    monkeypatch.setattr(handler, "_loaded", short)
+    (summary,) = handler.summarize_texts(text)
+    assert 0 < len(loaded.tokenizer(summary, add_special_tokens=False).input_ids) <= 3
+
+
+def test_int8_quantizes_linear_layers_and_one_thread_is_honoured(local_model: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        loaded = handler.load_model(handler.Settings(quantize="int8", threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    modules = list(loaded.model.modules())
+    assert not any(type(module) is torch.nn.Linear for module in modules)
+    assert any(isinstance(module, torch.ao.nn.quantized.dynamic.Linear) for module in modules)
+    assert loaded.settings.quantize == "int8" and loaded.load_seconds > 0
+    (summary,) = handler._generate(loaded, ["Profits rose at the bank."])
+    assert isinstance(summary, str) and summary
 
 
 def test_input_is_truncated_to_max_input_tokens(local_model: Path) -> None:

@@ -7,11 +7,10 @@ destroy); each step checks what the account holds afterwards.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import snowflake.connector
+from cli_project import copy_project, deploy, project_environment, sql_runner
 
 import localsnow
 from deploy.cli import main
@@ -19,7 +18,6 @@ from deploy.connection import connect, resolve_connection
 from deploy.reconcile import Workspace, plan
 from deploy.session import Session
 
-ROOT = Path(__file__).resolve().parents[1]
 FN = "T5_DEMO.PUBLIC.SUMMARIZE"
 ARTICLE = (
     "Quarterly profits at US media giant TimeWarner jumped 76% to $1.13bn for the three months to December, "
@@ -31,46 +29,19 @@ ARTICLE = (
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, bootstrapped_artifacts: Path) -> Path:
     """A copy of the repository's manifests, handler and a small model, free to edit."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(ROOT / "manifests", root / "manifests")
-    (root / "udf").mkdir()
-    shutil.copy(ROOT / "udf" / "handler.py", root / "udf" / "handler.py")
-    shutil.copytree(bootstrapped_artifacts, root / "artifacts" / "latest")
-    return root
+    return copy_project(tmp_path_factory.mktemp("project"), bootstrapped_artifacts)
 
 
 @pytest.fixture(scope="module")
 def env(project: Path, tmp_path_factory):
-    home = tmp_path_factory.mktemp("localsnow")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(project)
-    mp.setenv("LOCALSNOW_HOME", str(home))
-    mp.setenv("SNOWFLAKE_HOME", str(tmp_path_factory.mktemp("snowflake_home")))  # no user config
-    mp.setenv("T5_DEPLOY_CACHE", str(project / ".cache"))
-    for var in ("T5_DATABASE", "T5_SCHEMA", "T5_ARTIFACTS", "SNOWFLAKE_DEFAULT_CONNECTION_NAME"):
-        mp.delenv(var, raising=False)
-    yield home
-    localsnow.stop(home)
-    mp.undo()
-
-
-def deploy(capsys, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(["--connection", "local", *args])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+    with project_environment(project, tmp_path_factory.mktemp("localsnow"), tmp_path_factory.mktemp("sf")) as home:
+        yield home
 
 
 @pytest.fixture
 def sql(env):
-    conn = snowflake.connector.connect(**localsnow.ensure_running(env))
-    cur = conn.cursor()
-
-    def run(statement: str) -> list[tuple]:
-        return cur.execute(statement).fetchall()
-
-    yield run
-    conn.close()
+    with sql_runner(env) as run:
+        yield run
 
 
 def plan_json(capsys) -> tuple[int, dict]:

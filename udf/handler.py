@@ -11,20 +11,27 @@ only /tmp is writable. Outside Snowflake the artifacts are found through the
 `T5_MODEL_DIR` environment variable (a directory holding both model and
 tokenizer files, or a bootstrap/training output with `model/` and `tokenizer/`).
 
+How it serves (token limits, greedy or beam search, batch size, threads, int8)
+comes from `udf_config.json`, which `deploy` generates from the manifest's
+`settings` and imports beside this file; without one the defaults below apply.
+Outside Snowflake, `T5_UDF_CONFIG` may name such a file.
+
 The model is loaded once per Python process, lazily on the first call: training
 imports the constants below, so importing this module must stay cheap.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +47,14 @@ MAX_BATCH_SIZE = 32
 
 IMPORT_DIRECTORY_OPTION = "snowflake_import_directory"
 MODEL_DIR_ENV = "T5_MODEL_DIR"
-NUM_THREADS_ENV = "T5_NUM_THREADS"
+NUM_THREADS_ENV = "T5_NUM_THREADS"  # local override of `threads`
+CONFIG_NAME = "udf_config.json"  # deploy.handler_config writes it under this name
+CONFIG_ENV = "T5_UDF_CONFIG"
+QUANTIZE_CHOICES = ("none", "int8")
+# A SentencePiece piece spans at most 16 characters, so text cut at this many
+# characters per allowed token still fills every token the model reads; the cut
+# only spares the tokenizer megabytes it would throw away.
+CHARS_PER_TOKEN_BOUND = 32
 
 # Caches that transformers / huggingface_hub / torch may touch; inside Snowflake
 # they must live under /tmp, the only writable place.
@@ -61,10 +75,70 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Settings:
+    """How the handler serves; the manifest's `settings`, read from udf_config.json."""
+
+    max_input_tokens: int = MAX_INPUT_TOKENS
+    max_new_tokens: int = MAX_NEW_TOKENS
+    num_beams: int = NUM_BEAMS  # 1 = greedy
+    max_batch_size: int = MAX_BATCH_SIZE
+    threads: int = 0  # 0 = every CPU this process may use
+    quantize: str = "none"  # or "int8": dynamic int8 Linear layers
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str) -> Settings:
+        """Validated settings; a bad value names the file and the key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"format"})
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values: dict[str, Any] = {}
+        for name in known & set(data):
+            value = data[name]
+            if name == "quantize":
+                if value not in QUANTIZE_CHOICES:
+                    raise ValueError(f"{source}: quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got {value!r}")
+            else:
+                lowest = 0 if name == "threads" else 1
+                if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+                    raise ValueError(f"{source}: {name} must be an integer >= {lowest}, got {value!r}")
+            values[name] = value
+        return cls(**values)
+
+
+def settings_file() -> Path | None:
+    """udf_config.json among the UDF's imports, else the file `T5_UDF_CONFIG` names."""
+    import_dir = sys._xoptions.get(IMPORT_DIRECTORY_OPTION)
+    if import_dir and (Path(str(import_dir)) / CONFIG_NAME).is_file():
+        return Path(str(import_dir)) / CONFIG_NAME
+    explicit = os.environ.get(CONFIG_ENV)
+    return Path(explicit) if explicit else None
+
+
+def load_settings() -> Settings:
+    path = settings_file()
+    if path is None:
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read handler settings {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings")
+    return Settings.from_mapping(data, str(path))
+
+
+# Read at import: the vectorized decorator below needs max_batch_size.
+SETTINGS = load_settings()
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     tokenizer: Any
     model: Any
     directory: Path
+    settings: Settings
+    load_seconds: float
 
 
 _loaded: LoadedModel | None = None
@@ -101,7 +175,7 @@ def _point_caches_at_tmp() -> None:
             os.environ.setdefault(name, value)
 
 
-def _thread_count() -> int:
+def _thread_count(configured: int = 0) -> int:
     override = os.environ.get(NUM_THREADS_ENV)
     if override:
         try:
@@ -111,14 +185,17 @@ def _thread_count() -> int:
         if count < 1:
             raise ValueError(f"{NUM_THREADS_ENV} must be at least 1, got {count}")
         return count
+    if configured:
+        return configured
     # The CPUs this process may run on (a container's limit), not the host's.
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
 
 
-def load_model() -> LoadedModel:
+def load_model(settings: Settings | None = None) -> LoadedModel:
     """Load tokenizer and model from the artifact directory (uncached: see `get_model`)."""
+    settings = settings or SETTINGS
     _point_caches_at_tmp()
     # Imported here, not at module level: importing the constants must not
     # pull in torch and transformers.
@@ -130,7 +207,7 @@ def load_model() -> LoadedModel:
         raise FileNotFoundError(f"no config.json in model directory {model_dir}")
 
     started = time.perf_counter()
-    torch.set_num_threads(_thread_count())
+    torch.set_num_threads(_thread_count(settings.threads))
     if (tokenizer_dir / "tokenizer.json").is_file():
         tokenizer = T5TokenizerFast.from_pretrained(str(tokenizer_dir), local_files_only=True)
     elif (tokenizer_dir / "spiece.model").is_file():
@@ -147,13 +224,20 @@ def load_model() -> LoadedModel:
         raise FileNotFoundError(f"neither tokenizer.json nor spiece.model in {tokenizer_dir}")
     model = T5ForConditionalGeneration.from_pretrained(str(model_dir), local_files_only=True)
     model.eval()
+    if settings.quantize == "int8":
+        with warnings.catch_warnings():
+            # torch >= 2.10 points eager quantization at torchao, which Snowflake's channel lacks.
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    seconds = time.perf_counter() - started
     logger.info(
-        "loaded T5 from %s in %.1f s (%d threads)",
+        "loaded T5 from %s in %.1f s (%d threads, quantize=%s)",
         model_dir,
-        time.perf_counter() - started,
+        seconds,
         torch.get_num_threads(),
+        settings.quantize,
     )
-    return LoadedModel(tokenizer=tokenizer, model=model, directory=model_dir)
+    return LoadedModel(tokenizer, model, model_dir, settings, seconds)
 
 
 def get_model() -> LoadedModel:
@@ -177,12 +261,22 @@ def model_input(text: str) -> str:
     return SOURCE_PREFIX + " ".join(text.split())
 
 
+def prepare(text: str, settings: Settings) -> str:
+    """`model_input(text)`, cut to what the model can read and made encodable."""
+    collapsed = " ".join(text.split())
+    collapsed = collapsed[: settings.max_input_tokens * CHARS_PER_TOKEN_BOUND]
+    # A lone surrogate cannot be encoded as UTF-8 and would fail the tokenizer for the whole batch.
+    collapsed = collapsed.encode("utf-8", "replace").decode("utf-8")
+    return model_input(collapsed)
+
+
 def _generate(loaded: LoadedModel, texts: list[str]) -> list[str]:
     import torch
 
+    settings = loaded.settings
     encoded = loaded.tokenizer(
-        text=[model_input(text) for text in texts],
-        max_length=MAX_INPUT_TOKENS,
+        text=[prepare(text, settings) for text in texts],
+        max_length=settings.max_input_tokens,
         truncation=True,
         padding=True,  # to the longest in this batch
         return_tensors="pt",
@@ -191,16 +285,39 @@ def _generate(loaded: LoadedModel, texts: list[str]) -> list[str]:
         output_ids = loaded.model.generate(
             input_ids=encoded["input_ids"],
             attention_mask=encoded["attention_mask"],
-            max_new_tokens=MAX_NEW_TOKENS,
-            num_beams=NUM_BEAMS,
+            max_new_tokens=settings.max_new_tokens,
+            num_beams=settings.num_beams,
             do_sample=False,
         )
     decoded = loaded.tokenizer.batch_decode(output_ids, skip_special_tokens=True)
     return [summary.strip() for summary in decoded]
 
 
+def _generate_isolating_failures(loaded: LoadedModel, texts: list[str]) -> list[str | None]:
+    """Summaries of `texts`; when the batch fails, each row is retried alone and a failing row gives None.
+
+    One bad row must not fail the other rows of its batch (nor the query).
+    The log names positions and errors only: row text may be sensitive.
+    """
+    try:
+        return list(_generate(loaded, texts))
+    except Exception as error:  # any failure is isolated to its rows
+        if len(texts) == 1:
+            logger.error("summarizing a row failed; returning NULL: %r", error)
+            return [None]
+        logger.warning("a batch of %d rows failed (%r); retrying row by row", len(texts), error)
+    summaries: list[str | None] = []
+    for position, text in enumerate(texts):
+        try:
+            summaries += _generate(loaded, [text])
+        except Exception as error:
+            logger.error("summarizing row %d of the batch failed; returning NULL: %r", position, error)
+            summaries.append(None)
+    return summaries
+
+
 def summarize_texts(texts: Sequence[str | None]) -> list[str | None]:
-    """Summaries for `texts`, in order: None stays None, blank text gives ""."""
+    """Summaries for `texts`, in order: None stays None, blank text gives "", a row that fails gives None."""
     summaries: list[str | None] = []
     pending: list[tuple[int, str]] = []
     for position, text in enumerate(texts):
@@ -216,9 +333,11 @@ def summarize_texts(texts: Sequence[str | None]) -> list[str | None]:
         return summaries
 
     loaded = get_model()
-    for start in range(0, len(pending), MAX_BATCH_SIZE):
-        chunk = pending[start : start + MAX_BATCH_SIZE]
-        for (position, _), summary in zip(chunk, _generate(loaded, [text for _, text in chunk]), strict=True):
+    step = loaded.settings.max_batch_size
+    for start in range(0, len(pending), step):
+        chunk = pending[start : start + step]
+        results = _generate_isolating_failures(loaded, [text for _, text in chunk])
+        for (position, _), summary in zip(chunk, results, strict=True):
             summaries[position] = summary
     return summaries
 
@@ -240,9 +359,9 @@ def _vectorized(handler: Any) -> Any:
         import _snowflake  # only exists inside Snowflake
     except ImportError:
         handler._sf_vectorized_input = pd.DataFrame
-        handler._sf_max_batch_size = MAX_BATCH_SIZE
+        handler._sf_max_batch_size = SETTINGS.max_batch_size
         return handler
-    return _snowflake.vectorized(input=pd.DataFrame, max_batch_size=MAX_BATCH_SIZE)(handler)
+    return _snowflake.vectorized(input=pd.DataFrame, max_batch_size=SETTINGS.max_batch_size)(handler)
 
 
 @_vectorized

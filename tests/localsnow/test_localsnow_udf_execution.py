@@ -9,6 +9,8 @@ import pytest
 import snowflake.connector
 from ls_helpers import put, query
 
+from localsnow.udf_runtime import default_processes
+
 HANDLER = """
 import json, os, sys
 
@@ -88,10 +90,12 @@ def test_vectorized_udf_over_a_table(conn, handler_log: Path) -> None:
     assert sum(sizes) == 300 and max(sizes) <= 32  # batches respect max_batch_size
     assert all(line.endswith("[0]") for line in log_lines(handler_log, "batch"))  # columns 0..n-1
 
+    loads = log_lines(handler_log, "load")  # one import per worker process of the function's pool
+    assert 1 <= len(loads) <= default_processes()
     query(conn, "SELECT SUMMARIZE(article) FROM news")
-    (load,) = log_lines(handler_log, "load")  # one worker, the module imported once
+    assert log_lines(handler_log, "load") == loads  # the workers stay up: no process imports it twice
     # the imports, flattened by base name into one read-only directory
-    assert load.endswith("['handler.py', 'settings.json'] read-only=True")
+    assert all(load.endswith("['handler.py', 'settings.json'] read-only=True") for load in loads)
 
 
 def test_qualified_and_unqualified_calls(conn, handler_log: Path) -> None:
