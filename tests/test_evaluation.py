@@ -138,7 +138,7 @@ def test_result_as_json_document():
 
 def test_missing_rouge_score_names_the_extra(monkeypatch):
     monkeypatch.setattr(evaluation.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(DeployError, match=r"t5-snowflake-deploy\[ml\]"):
+    with pytest.raises(DeployError, match=r"t5-snowflake-deploy\[eval\]"):
         evaluation.require_rouge()
 
 
