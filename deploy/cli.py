@@ -476,7 +476,7 @@ def eval_command(
     connection: ConnectionOption = None,
 ) -> None:
     """Score the deployed function with ROUGE against a reference column, next to Lead-3 (one SELECT, timed)."""
-    from deploy.evaluation import EvalQuery, evaluate, require_rouge, resolve_table, single_name
+    from deploy.evaluation import EvalQuery, dotted, evaluate, require_rouge, resolve_table, single_name
 
     require_rouge()  # before connecting (which may mean a browser sign-in)
     opts = _opts(ctx)
@@ -492,7 +492,7 @@ def eval_command(
     )
     err.print(
         Text(
-            f"Running {name} on {'up to ' + str(limit) if limit else 'all'} row(s) of {'.'.join(query.table)} ...",
+            f"Running {name} on {'up to ' + str(limit) if limit else 'all'} row(s) of {dotted(query.table)} ...",
             style="dim",
         )
     )

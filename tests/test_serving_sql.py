@@ -7,23 +7,23 @@ processes (each loading the model once).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import snowflake.connector
 import yaml
+from cli_project import copy_project, project_environment
 
 import localsnow
 from deploy.connection import connect, resolve_connection
 from deploy.reconcile import Workspace, apply, plan
 from deploy.sample_data import load_sample_data, sample_rows
 from deploy.session import Session
+from deploy.sql import literal
 from udf import handler
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 ROWS = 225  # the whole bundled validation split
 SETTINGS = {"max_batch_size": 16, "max_new_tokens": 24, "threads": 1}
 EDGE_ROWS = {
@@ -38,38 +38,33 @@ EDGE_ROWS = {
 @pytest.fixture(scope="module")
 def served(bootstrapped_artifacts: Path, tmp_path_factory: pytest.TempPathFactory):
     """The repository's manifests (settings overridden) applied to a fresh embedded Snowflake, NEWS loaded."""
-    root = tmp_path_factory.mktemp("project")
-    (root / "manifests").mkdir()
-    document = yaml.safe_load((ROOT / "manifests" / "summarizer.yaml").read_text())
+    root = copy_project(tmp_path_factory.mktemp("project"), bootstrapped_artifacts)
+    manifest = root / "manifests" / "summarizer.yaml"
+    document = yaml.safe_load(manifest.read_text())
     document["functions"]["SUMMARIZE"]["settings"].update(SETTINGS)
-    (root / "manifests" / "summarizer.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    shutil.copytree(ROOT / "udf", root / "udf")
+    manifest.write_text(yaml.safe_dump(document, sort_keys=False))
     home = root / "localsnow"
-    mp = pytest.MonkeyPatch()
-    for name, value in {
-        "LOCALSNOW_HOME": str(home),
-        "LOCALSNOW_UDF_PROCESSES": "2",
-        "SNOWFLAKE_HOME": str(root / "no-config"),
-        "T5_ARTIFACTS": str(bootstrapped_artifacts),
-        "T5_DATABASE": "T5_DEMO",
-        "T5_SCHEMA": "PUBLIC",
-    }.items():
-        mp.setenv(name, value)
-    ws = Workspace(root / "manifests", root / "cache")
-    localsnow.ensure_running(home)
-    session = Session(connect(resolve_connection("local")))
-    try:
-        the_plan, _ = plan(session, ws.desired())
-        apply(session, ws, the_plan)
-        load_sample_data(session, ("T5_DEMO", "PUBLIC", "NEWS"), limit=ROWS, replace=True)
-        for key, text in EDGE_ROWS.items():
-            value = "NULL" if text is None else "'" + text.replace("'", "''") + "'"
-            session.query(f"INSERT INTO T5_DEMO.PUBLIC.NEWS (ID, ARTICLE) VALUES ({key}, {value})")
-        yield snowflake.connector.connect(**localsnow.ensure_running(home), database="T5_DEMO", schema="PUBLIC")
-    finally:
-        session.close()
-        localsnow.stop(home)
-        mp.undo()
+    with (
+        project_environment(root, home, root / "no-config"),
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        mp.setenv("LOCALSNOW_UDF_PROCESSES", "2")  # the server, started below, inherits it
+        ws = Workspace(root / "manifests", root / ".cache")
+        session = Session(connect(resolve_connection("local")))
+        try:
+            the_plan, _ = plan(session, ws.desired())
+            apply(session, ws, the_plan)
+            load_sample_data(session, ("T5_DEMO", "PUBLIC", "NEWS"), limit=ROWS, replace=True)
+            for key, text in EDGE_ROWS.items():
+                value = "NULL" if text is None else literal(text)
+                session.query(f"INSERT INTO T5_DEMO.PUBLIC.NEWS (ID, ARTICLE) VALUES ({key}, {value})")
+        finally:
+            session.close()
+        conn = snowflake.connector.connect(**localsnow.ensure_running(home), database="T5_DEMO", schema="PUBLIC")
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 @pytest.fixture(scope="module")
