@@ -269,3 +269,25 @@ def test_thread_override_is_validated(monkeypatch: pytest.MonkeyPatch, value: st
     monkeypatch.setenv(handler.NUM_THREADS_ENV, value)
     with pytest.raises(ValueError, match=handler.NUM_THREADS_ENV):
         handler._thread_count()
+
+
+def test_rows_encoded_alone_match_the_padded_batch_encoder(local_model: Path) -> None:
+    import torch
+
+    loaded = handler.get_model()
+    texts = ["Profits rose at the bank.", LONG_TEXT, "Chelsea won 2-0 at home on Saturday."]
+    encoded = loaded.tokenizer(
+        [handler.prepare(t, loaded.settings) for t in texts],
+        max_length=512,
+        truncation=True,
+        padding=True,
+        return_tensors="pt",
+    )
+    ids, mask = encoded["input_ids"], encoded["attention_mask"]
+    assert not bool(mask.all())  # the batch is padded
+    with torch.inference_mode():
+        alone = handler._encode_rows(loaded.model, ids, mask).last_hidden_state
+        batched = loaded.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    real = mask.bool()
+    torch.testing.assert_close(alone[real], batched[real], rtol=1e-5, atol=1e-5)
+    assert bool((alone[~real] == 0).all())

@@ -52,19 +52,23 @@ import handler
 
 batches = json.loads(sys.stdin.read())
 loaded = handler.get_model()
-calls = []
-real_generate = loaded.model.generate
+inputs, outputs = [], []
+real_encode, real_generate = handler._encode_rows, loaded.model.generate
+
+def recording_encode(model, input_ids, attention_mask):
+    inputs.append((input_ids, attention_mask))
+    return real_encode(model, input_ids, attention_mask)
 
 def recording_generate(**kwargs):
-    output = real_generate(**kwargs)
-    calls.append((kwargs["input_ids"], kwargs["attention_mask"], output))
-    return output
+    outputs.append(real_generate(**kwargs))
+    return outputs[-1]
 
+handler._encode_rows = recording_encode
 loaded.model.generate = recording_generate
 summaries = [handler.summarize(pd.DataFrame({0: texts})).tolist() for texts in batches]
 
 results = []
-for number, (input_ids, attention_mask, output_ids) in enumerate(calls):
+for number, ((input_ids, attention_mask), output_ids) in enumerate(zip(inputs, outputs, strict=True)):
     with torch.inference_mode():
         # Teacher-forced on the greedy output: a random model's greedy text is
         # repetitive, logits show whether the weights loaded identically.
