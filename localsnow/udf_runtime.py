@@ -266,7 +266,7 @@ class WorkerPool:
 
     def run(self, columns: list[list[Any]]) -> list[Any]:
         """The handler's values for these rows, in row order; raises UdfError if any batch fails."""
-        info = self._info or self._first_info()
+        info = self._info or self._first_info(len(columns[0]))
         spans = plan_batches(len(columns[0]), self.size, info["vectorized"], info["max_batch_size"])
         if len(spans) == 1:
             return self._run_batch(columns)
@@ -294,12 +294,30 @@ class WorkerPool:
             raise UdfError(self._gone())
         return [value for future in futures for value in future.result()]
 
-    def _first_info(self) -> dict[str, Any]:
-        """How the handler wants its rows (vectorized, max batch size): start a first worker to learn it."""
-        worker = self._acquire()
-        self._release(worker)
-        assert worker.info is not None
-        return worker.info
+    def _first_info(self, rows: int) -> dict[str, Any]:
+        """How the handler wants its rows (vectorized, max batch size), learnt by starting workers.
+
+        Every batch plan uses min(size, rows) workers, so start that many now, together:
+        a first big statement then pays one model load, not one per worker in turn.
+        """
+        fresh = self._reserve(min(self.size, rows))
+        try:
+            started = [self._executor.submit(self._start, worker) for worker in fresh]
+        except RuntimeError:  # the executor was shut down: the definition went away
+            for worker in fresh:
+                self._discard(worker)
+            raise UdfError(self._gone()) from None
+        wait(started)
+        for future in started:
+            if future.exception() is None:
+                self._release(future.result())
+        for future in started:
+            if (error := future.exception()) is not None:
+                raise error
+        if self._info is None:  # every worker was already started by a concurrent statement
+            self._release(self._acquire())
+        assert self._info is not None
+        return self._info
 
     def _run_batch(self, columns: list[list[Any]], fresh: Worker | None = None) -> list[Any]:
         worker = self._start(fresh) if fresh else self._acquire()

@@ -153,6 +153,16 @@ def test_failing_batch_fails_the_statement(conn, tag_log: Path) -> None:
     assert [text.split(":")[2] for (text,) in rows] == [f"row {i}" for i in range(200)]
 
 
+def test_a_first_big_statement_starts_its_workers_together(conn, tmp_path: Path) -> None:
+    """Both workers import the handler before any batch runs: one model load's wait, not two in turn."""
+    log = tmp_path / "calls.log"
+    create(conn, "TAGGED_COLD", VECTORIZED, log)
+    rows = query(conn, "SELECT TAGGED_COLD(v) FROM items WHERE id < 64")
+    assert len(rows) == 64
+    kinds = [line.split()[0] for line in log.read_text().splitlines()]
+    assert kinds[:2] == ["load", "load"] and kinds[2:] == ["batch"] * 2
+
+
 def test_scalar_handler_gets_one_slice_per_worker(conn, tmp_path: Path) -> None:
     create(conn, "TAG_SCALAR", SCALAR, tmp_path / "calls.log")
     rows = query(conn, "SELECT id, TAG_SCALAR(v) FROM items WHERE id < 5 ORDER BY id")
