@@ -55,6 +55,7 @@ def main() -> None:
         )
         shutil.copytree(ROOT / "manifests", Path(tmp) / "manifests")
         shutil.copytree(ROOT / "udf", Path(tmp) / "udf")
+        shutil.copy(ROOT / "snowflake.yml", Path(tmp) / "snowflake.yml")  # the project root
         ws = Workspace(Path(tmp) / "manifests", Path(tmp) / "cache")
         localsnow.ensure_running(home)
         try:

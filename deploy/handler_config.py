@@ -10,12 +10,14 @@ and re-creates the function, and drift is checked as for every staged file.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Mapping
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,29 @@ CONFIG_FORMAT = 1
 
 
 @cache
-def defaults() -> dict[str, Any]:
-    """Every setting's default, from the manifest schema (its single source)."""
-    from deploy.manifest import manifest_schema
+def settings_schema() -> dict[str, Any]:
+    """udf/handler.py's SETTINGS_SCHEMA, read from its source as a literal.
 
-    properties = manifest_schema()["$defs"]["settings"]["properties"]
-    return {name: spec["default"] for name, spec in properties.items()}
+    The handler is the single source of the settings' rules; importing it would
+    need pandas (and its import-time config read), so the one assignment is
+    evaluated with ``ast.literal_eval`` instead.
+    """
+    source = resources.files("udf").joinpath("handler.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        )
+        if isinstance(target, ast.Name) and target.id == "SETTINGS_SCHEMA" and node.value is not None:
+            return ast.literal_eval(node.value)
+    raise RuntimeError("udf/handler.py defines no SETTINGS_SCHEMA literal")
+
+
+@cache
+def defaults() -> dict[str, Any]:
+    """Every setting's default, from the handler's schema (their single source)."""
+    return {name: spec["default"] for name, spec in settings_schema()["properties"].items()}
 
 
 def config_bytes(settings: Mapping[str, Any]) -> bytes:

@@ -11,18 +11,19 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from deploy.artifacts import HashCache
+from deploy.confine import OutsideRoots, Roots, project_root
 from deploy.errors import ManifestInvalid
-from deploy.handler_config import CONFIG_NAME, materialize
+from deploy.handler_config import CONFIG_NAME, materialize, settings_schema
+from deploy.manifest_yaml import Doc, Path_, dotted, parse
 from deploy.spec import (
     MARKER_NAME,
     Arg,
@@ -30,103 +31,70 @@ from deploy.spec import (
     FunctionSpec,
     ImportRef,
     LocalFile,
-    Origin,
     StageSpec,
 )
 from deploy.sql import SqlTypeError, canonical_type
+from deploy.text import shown, unsafe_chars
 
 DEFAULT_KEEP_VERSIONS = 2
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-Path_ = tuple[str | int, ...]
+# Names Snowflake keeps for itself: every database has a read-only INFORMATION_SCHEMA
+# (docs: sql-reference/info-schema), and SNOWFLAKE is the system-defined shared database.
+RESERVED_SCHEMAS = frozenset({"INFORMATION_SCHEMA"})
+RESERVED_DATABASES = frozenset({"SNOWFLAKE"})
+# Characters a staged file name may not carry: PUT/REMOVE/IMPORTS quote stage paths in
+# single-quoted SQL strings, where quotes and backslashes change the meaning.
+_UNSTAGEABLE = frozenset("'\"\\")
 
 
 @cache
 def manifest_schema() -> dict[str, Any]:
-    return json.loads(resources.files("deploy").joinpath("schemas/manifest.schema.json").read_text())
+    """The manifest JSON Schema; its `settings` are the handler's own SETTINGS_SCHEMA."""
+    schema = json.loads(resources.files("deploy").joinpath("schemas/manifest.schema.json").read_text())
+    schema["$defs"]["settings"] = settings_schema()
+    return schema
 
 
-@dataclass
-class _Doc:
-    """One parsed YAML file: its data and the line of every path in it."""
-
-    file: str
-    data: Any
-    lines: dict[Path_, int]
-    key_lines: dict[Path_, int]  # line of a mapping *key*, for "unexpected key" errors
-
-    def line(self, path: Path_) -> int:
-        while path not in self.lines and path:
-            path = path[:-1]
-        return self.lines.get(path, 1)
-
-    def origin(self, path: Path_) -> Origin:
-        return Origin(self.file, self.line(path), dotted(path))
+def _strict_integer(_checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 64.0 as an integer; the handler and slices do not.
+    return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-def dotted(path: Path_) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(top level)"
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Any:
+    # ECMA-262 `$` (JSON Schema's dialect) ends the string; Python's also matches before a
+    # trailing newline, which would let "LLM\n" pass as an identifier.
+    if isinstance(instance, str) and not re.search(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _interpolate(value: str, environ: Mapping[str, str], where: str, problems: list[str]) -> str:
-    def sub(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in environ and environ[name] != "":
-            return environ[name]
-        if default is not None:
-            return default
-        problems.append(f"{where}: environment variable {name} is not set; set it or write ${{{name}:-default}}")
-        return ""
-
-    return _ENV_RE.sub(sub, value)
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    validators={"pattern": _pattern},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
 
 
-def _parse_yaml(path: Path, display: str, environ: Mapping[str, str], problems: list[str]) -> _Doc | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problems.append(f"{display}:{line}: not valid YAML: {getattr(e, 'problem', None) or e}")
-        return None
-    except (OSError, UnicodeDecodeError) as e:
-        problems.append(f"{display}: cannot read: {e}")
-        return None
-    lines: dict[Path_, int] = {}
-    key_lines: dict[Path_, int] = {}
-    constructor = yaml.SafeLoader("")
-
-    def build(node: yaml.Node, path: Path_) -> Any:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            out: dict[str, Any] = {}
-            for k_node, v_node in node.value:
-                key = constructor.construct_object(k_node)
-                if not isinstance(key, str):
-                    key = str(key)
-                if key in out:
-                    problems.append(f"{display}:{k_node.start_mark.line + 1}: {dotted((*path, key))}: duplicate key")
-                key_lines[(*path, key)] = k_node.start_mark.line + 1
-                out[key] = build(v_node, (*path, key))
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [build(n, (*path, i)) for i, n in enumerate(node.value)]
-        value = constructor.construct_object(node)
-        if isinstance(value, str):
-            return _interpolate(value, environ, f"{display}:{node.start_mark.line + 1}: {dotted(path)}", problems)
-        return value
-
-    data = build(root, ()) if root is not None else {}
-    return _Doc(display, data, lines, key_lines)
+def _value(instance: Any) -> str:
+    """A schema error's offending value, quoted, on one line and cut when long."""
+    return shown(repr(instance) if isinstance(instance, str) else instance)
 
 
-def _schema_problems(doc: _Doc) -> list[str]:
-    validator = jsonschema.Draft202012Validator(manifest_schema())
+def _message(err: jsonschema.ValidationError) -> str:
+    if err.validator == "pattern" and "identifier" in str(err.schema.get("description", "")):
+        return f"{_value(err.instance)} is not a valid identifier (letters, digits, _ and $; not starting with a digit)"
+    if err.validator == "pattern":
+        return f"{_value(err.instance)} does not match {err.schema['pattern']}"
+    if err.validator == "required":
+        return err.message.replace("is a required property", "is required")
+    if err.validator == "type" and err.schema.get("type") == "integer" and isinstance(err.instance, float):
+        return f"{err.instance!r} is not an integer; write it without a decimal point"
+    # jsonschema quotes the whole value: keep the message, cut the value.
+    message = err.message.replace(repr(err.instance), _value(err.instance))
+    return shown(message, 300)
+
+
+def _schema_problems(doc: Doc) -> list[str]:
     out: list[tuple[int, str]] = []
-    for err in validator.iter_errors(doc.data):
+    for err in _Validator(manifest_schema()).iter_errors(doc.data):
         path: Path_ = tuple(err.absolute_path)
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
             allowed = set(err.schema.get("properties", {}))
@@ -135,84 +103,126 @@ def _schema_problems(doc: _Doc) -> list[str]:
                 hint = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
                 out.append((line, f"{doc.file}:{line}: {dotted((*path, key))}: unknown key{hint}"))
             continue
-        if (
-            err.validator == "pattern"
-            and err.schema.get("$ref") is None
-            and "identifier" in str(err.schema.get("description", ""))
-        ):
-            msg = f"{err.instance!r} is not a valid identifier (letters, digits, _ and $; not starting with a digit)"
-        elif err.validator == "pattern":
-            msg = f"{err.instance!r} does not match {err.schema['pattern']}"
-        else:
-            msg = err.message
-        if err.validator == "propertyNames":
-            msg = f"{err.instance!r}: invalid name: {msg}"
-        if err.validator == "required":
-            msg = err.message.replace("is a required property", "is required")
         line = doc.line(path)
-        out.append((line, f"{doc.file}:{line}: {dotted(path)}: {msg}"))
+        if "propertyNames" in err.absolute_schema_path:  # a bad key: point at the key's own line
+            line = doc.key_lines.get((*path, err.instance), line)
+        out.append((line, f"{doc.file}:{line}: {dotted(path)}: {_message(err)}"))
     return [m for _, m in sorted(out)]
 
 
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a staged file's name, or None."""
+    if bad := unsafe_chars(name):
+        return f"file name '{shown(name)}' contains {', '.join(shown(c) for c in bad)}; rename the file"
+    if bad := sorted(set(name) & _UNSTAGEABLE):
+        return f"file name '{shown(name)}' contains {' '.join(bad)}, which stage paths cannot carry; rename the file"
+    return None
+
+
+def _directory_files(root: Path, src: Mapping[str, Any], roots: Roots, where: str, problems: list[str]) -> list[Path]:
+    """The top-level entries of ``root`` that ``include`` / ``exclude`` select, hidden ones left out."""
+    include, exclude = src.get("include", ["*"]), src.get("exclude", [])
+    chosen: list[Path] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.is_dir():
+            continue  # hidden files are never staged; a directory's files are its top level only
+        if any(fnmatch.fnmatch(entry.name, pat) for pat in include) and not any(
+            fnmatch.fnmatch(entry.name, pat) for pat in exclude
+        ):
+            chosen.append(entry)
+    if not chosen:
+        problems.append(f"{where}: no files in {root} match include {include} / exclude {exclude}")
+    return chosen
+
+
 def _collect_files(
-    doc: _Doc, base: Path, stage_path: Path_, sources: list[dict[str, Any]], hashes: HashCache, problems: list[str]
+    doc: Doc, roots: Roots, stage_path: Path_, sources: list[dict[str, Any]], hashes: HashCache, problems: list[str]
 ) -> tuple[LocalFile, ...]:
     files: dict[str, LocalFile] = {}
+    folded: dict[str, str] = {}  # lower-cased name -> name, for names that differ only in case
     for i, src in enumerate(sources):
-        where = (*stage_path, "files", i, "from")
-        loc = f"{doc.file}:{doc.line(where)}: {dotted(where)}"
-        path = (base / src["from"]).resolve()
-        include, exclude = src.get("include", ["*"]), src.get("exclude", [])
-        if path.is_dir():
-            candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            chosen = [
-                p
-                for p in candidates
-                if any(fnmatch.fnmatch(p.name, pat) for pat in include)
-                and not any(fnmatch.fnmatch(p.name, pat) for pat in exclude)
-            ]
-            if not chosen:
-                problems.append(f"{loc}: no files in {path} match include {include} / exclude {exclude}")
-        elif path.is_file():
+        where = doc.where((*stage_path, "files", i, "from"))
+        path = Path(doc.base, src["from"])
+        try:
+            real = roots.resolve(path)
+        except OutsideRoots as e:
+            problems.append(f"{where}: {e}")
+            continue
+        if real.is_dir():
+            chosen = _directory_files(real, src, roots, where, problems)
+        elif real.exists():
             if "include" in src or "exclude" in src:
-                problems.append(f"{loc}: include/exclude apply to directories; {path} is a file")
+                problems.append(f"{where}: include/exclude apply to directories; {path} is a file")
             chosen = [path]
         else:
             problems.append(
-                f"{loc}: {path} does not exist; build the artifacts first "
+                f"{where}: {path} does not exist; build the artifacts first "
                 "(e.g. `python -m training.bootstrap --output artifacts/...`) or fix the path"
             )
             continue
         for p in chosen:
+            try:
+                source = roots.regular_file(p)
+            except OutsideRoots as e:
+                problems.append(f"{where}: {e}")
+                continue
+            if problem := _name_problem(p.name):
+                problems.append(f"{where}: {problem}")
+                continue
             if p.name == MARKER_NAME:
-                problems.append(f"{loc}: {p.name} is reserved for the completion marker")
+                problems.append(f"{where}: {p.name} is reserved for the completion marker")
                 continue
-            if p.name in files and files[p.name].source != p:
-                problems.append(f"{loc}: two files named {p.name} in one stage ({files[p.name].source} and {p})")
+            if p.name in files and files[p.name].source != source:
+                problems.append(f"{where}: two files named {p.name} in one stage ({files[p.name].source} and {source})")
                 continue
-            if not os.access(p, os.R_OK):
-                problems.append(f"{loc}: {p} is not readable")
+            if folded.setdefault(p.name.lower(), p.name) != p.name:
+                problems.append(
+                    f"{where}: {p.name} and {folded[p.name.lower()]} differ only in case on one stage; rename one"
+                )
                 continue
-            size, digest = hashes.digest(p)
-            files[p.name] = LocalFile(p.name, p, size, digest)
+            if not os.access(source, os.R_OK):
+                problems.append(f"{where}: {source} is not readable")
+                continue
+            size, digest = hashes.digest(source)
+            files[p.name] = LocalFile(p.name, source, size, digest)
     return tuple(sorted(files.values(), key=lambda f: f.name))
 
 
+def _reserved_problems(doc: Doc, db: str, schema: str) -> list[str]:
+    out = []
+    if db in RESERVED_DATABASES:
+        out.append(f"{doc.where(('database',))}: {db} is Snowflake's system database; choose another database")
+    if schema in RESERVED_SCHEMAS:
+        out.append(
+            f"{doc.where(('schema',))}: {schema} is the read-only schema Snowflake creates in every database; "
+            "choose another schema"
+        )
+    return out
+
+
 def _build(
-    doc: _Doc, base: Path, hashes: HashCache, problems: list[str]
+    doc: Doc, roots: Roots, hashes: HashCache, problems: list[str]
 ) -> tuple[str, str, list[StageSpec], list[FunctionSpec]]:
     d = doc.data
     db, schema = d["database"].upper(), d["schema"].upper()
+    problems.extend(_reserved_problems(doc, db, schema))
     keep = d.get("keep_versions", DEFAULT_KEEP_VERSIONS)
     stages: dict[str, StageSpec] = {}
     for name, body in (d.get("stages") or {}).items():
         path: Path_ = ("stages", name)
-        files = _collect_files(doc, base, path, body["files"], hashes, problems)
+        if name.upper() in stages:
+            # Unquoted identifiers fold to upper case: `llm` and `LLM` are one stage.
+            problems.append(
+                f"{doc.where(path)}: the same stage as {stages[name.upper()].origin.field} once Snowflake folds "
+                "unquoted names to upper case; merge them or rename one"
+            )
+            continue
+        files = _collect_files(doc, roots, path, body["files"], hashes, problems)
         stages[name.upper()] = StageSpec(
             db, schema, name.upper(), body.get("comment", ""), files, keep, doc.origin(path)
         )
     generated = _add_handler_configs(doc, stages, hashes, problems)
-    functions: list[FunctionSpec] = []
+    functions: dict[str, FunctionSpec] = {}
     for name, body in (d.get("functions") or {}).items():
         path = ("functions", name)
         args: list[Arg] = []
@@ -220,43 +230,44 @@ def _build(
             try:
                 args.append(Arg(a["name"].upper(), canonical_type(a["type"])))
             except SqlTypeError as e:
-                p = (*path, "args", i, "type")
-                problems.append(f"{doc.file}:{doc.line(p)}: {dotted(p)}: {e}")
+                problems.append(f"{doc.where((*path, 'args', i, 'type'))}: {shown(e, 200)}")
         if len({a.name for a in args}) != len(args):
-            p = (*path, "args")
-            problems.append(f"{doc.file}:{doc.line(p)}: {dotted(p)}: argument names must be unique")
+            problems.append(f"{doc.where((*path, 'args'))}: argument names must be unique (compared in upper case)")
         try:
             returns = canonical_type(body["returns"])
         except SqlTypeError as e:
-            p = (*path, "returns")
-            problems.append(f"{doc.file}:{doc.line(p)}: {dotted(p)}: {e}")
+            problems.append(f"{doc.where((*path, 'returns'))}: {shown(e, 200)}")
             returns = body["returns"]
         imports = _resolve_imports(doc, path, body["imports"], stages, problems, generated)
         module = body["handler"].split(".")[0]
         if not any(ref.file in (f"{module}.py", f"{module}.zip") for ref in imports):
-            p = (*path, "handler")
             problems.append(
-                f"{doc.file}:{doc.line(p)}: {dotted(p)}: module {module!r} is not among the imports; "
+                f"{doc.where((*path, 'handler'))}: module {module!r} is not among the imports; "
                 f"import a stage holding {module}.py"
             )
-        functions.append(
-            FunctionSpec(
-                database=db,
-                schema=schema,
-                name=name.upper(),
-                args=tuple(args),
-                returns=returns,
-                runtime=body["runtime"],
-                handler=body["handler"],
-                packages=tuple(body.get("packages", [])),
-                imports=imports,
-                null_handling=body.get("null_handling", "CALLED ON NULL INPUT"),
-                volatility=body.get("volatility", "VOLATILE"),
-                comment=body.get("comment", ""),
-                origin=doc.origin(path),
-            )
+        fn = FunctionSpec(
+            database=db,
+            schema=schema,
+            name=name.upper(),
+            args=tuple(args),
+            returns=returns,
+            runtime=body["runtime"],
+            handler=body["handler"],
+            packages=tuple(body.get("packages", [])),
+            imports=imports,
+            null_handling=body.get("null_handling", "CALLED ON NULL INPUT"),
+            volatility=body.get("volatility", "VOLATILE"),
+            comment=body.get("comment", ""),
+            origin=doc.origin(path),
         )
-    return db, schema, list(stages.values()), functions
+        if fn.identity in functions:
+            problems.append(
+                f"{doc.where(path)}: function {fn.identity} is also declared as {functions[fn.identity].origin.field} "
+                "(unquoted names fold to upper case); merge them or rename one"
+            )
+            continue
+        functions[fn.identity] = fn
+    return db, schema, list(stages.values()), list(functions.values())
 
 
 def _handler_stage(body: dict[str, Any], stages: dict[str, StageSpec]) -> StageSpec | None:
@@ -270,7 +281,7 @@ def _handler_stage(body: dict[str, Any], stages: dict[str, StageSpec]) -> StageS
 
 
 def _add_handler_configs(
-    doc: _Doc, stages: dict[str, StageSpec], hashes: HashCache, problems: list[str]
+    doc: Doc, stages: dict[str, StageSpec], hashes: HashCache, problems: list[str]
 ) -> dict[str, str]:
     """Stage each function's `settings` as udf_config.json beside its handler; {function: stage name}."""
     owners: dict[str, tuple[str, bytes]] = {}  # stage -> (function, config sha) that put a config there
@@ -279,7 +290,7 @@ def _add_handler_configs(
         if "settings" not in body:
             continue
         where = ("functions", name, "settings")
-        loc = f"{doc.file}:{doc.line(where)}: {dotted(where)}"
+        loc = doc.where(where)
         stage = _handler_stage(body, stages)
         if stage is None:
             continue  # reported with the handler's own check
@@ -305,7 +316,7 @@ def _add_handler_configs(
 
 
 def _resolve_imports(
-    doc: _Doc,
+    doc: Doc,
     fn_path: Path_,
     entries: list[dict[str, Any]],
     stages: dict[str, StageSpec],
@@ -319,7 +330,7 @@ def _resolve_imports(
     seen: dict[str, str] = {}
     for i, entry in enumerate(entries):
         p = (*fn_path, "imports", i)
-        loc = f"{doc.file}:{doc.line(p)}: {dotted(p)}"
+        loc = doc.where(p)
         stage = stages.get(entry["stage"].upper())
         if stage is None:
             problems.append(
@@ -332,10 +343,11 @@ def _resolve_imports(
         wanted = list(entry.get("files") or sorted(available - others_config))
         if stage.name == own_config_stage and CONFIG_NAME not in wanted:
             wanted.append(CONFIG_NAME)
-        for name in wanted:
+        for j, name in enumerate(wanted):
             if name not in available and stage.files:
                 problems.append(
-                    f"{loc}.files: {name!r} is not a file of stage {stage.name} ({', '.join(sorted(available))})"
+                    f"{doc.where((*p, 'files', j))}: '{shown(name)}' is not a file of stage {stage.name} "
+                    f"({', '.join(sorted(available))})"
                 )
                 continue
             if name in seen:
@@ -348,6 +360,18 @@ def _resolve_imports(
             seen[name] = stage.name
             refs.append(ImportRef(stage.fqn, name))
     return tuple(refs)
+
+
+def _roots(doc: Doc, problems: list[str]) -> Roots | None:
+    """Where this manifest may read files: its project, and the `artifacts_root` it declares."""
+    declared = doc.data.get("artifacts_root")
+    roots = Roots(project_root(doc.base), Path(os.path.realpath(Path(doc.base, declared))) if declared else None)
+    try:
+        roots.check_artifacts_root()
+    except OutsideRoots as e:
+        problems.append(f"{doc.where(('artifacts_root',))}: {e}")
+        return None
+    return roots
 
 
 def manifest_paths(target: Path) -> list[Path]:
@@ -379,14 +403,17 @@ def load_manifests(
     root = display_root or Path.cwd()
     for path in paths:
         display = os.path.relpath(path, root) if path.is_absolute() or root else str(path)
-        doc = _parse_yaml(path, display, environ, problems)
+        doc = parse(path, display, environ, problems)
         if doc is None:
             continue
         schema_errors = _schema_problems(doc)
         if schema_errors:
             problems.extend(schema_errors)
             continue
-        db, schema, file_stages, file_functions = _build(doc, path.parent, hashes, problems)
+        roots = _roots(doc, problems)
+        if roots is None:
+            continue
+        db, schema, file_stages, file_functions = _build(doc, roots, hashes, problems)
         databases[db] = None
         schemas[(db, schema)] = None
         for st in file_stages:

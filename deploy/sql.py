@@ -65,9 +65,23 @@ def qualified(*parts: str) -> str:
     return ".".join(ident(p) for p in parts)
 
 
+# Snowflake's escapes in single-quoted string constants (docs: sql-reference/data-types-text,
+# "Escape sequences in single-quoted string constants"); any other unprintable character is
+# written as \uhhhh, so a statement (and the plan's SQL) is always one line.
+_LITERAL_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _LITERAL_ESCAPES:
+        return _LITERAL_ESCAPES[ch]
+    return ch if ch.isprintable() or ord(ch) > 0xFFFF else f"\\u{ord(ch):04x}"
+
+
 def literal(value: str) -> str:
-    """A single-quoted string literal; backslashes and quotes escaped as Snowflake reads them."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A single-quoted string literal on one line, escaped as Snowflake reads it."""
+    if value.isprintable() and "\\" not in value and "'" not in value:
+        return f"'{value}'"
+    return "'" + "".join(_escape_char(ch) for ch in value) + "'"
 
 
 def like_pattern(name: str) -> str:

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def copy_project(root: Path, artifacts: Path) -> Path:
-    """The repository's manifests and handler, with `artifacts` as artifacts/latest, under `root`."""
+    """The repository's manifests, handler and project file, with `artifacts` as artifacts/latest, under `root`."""
     shutil.copytree(ROOT / "manifests", root / "manifests")
+    shutil.copy(ROOT / "snowflake.yml", root / "snowflake.yml")  # marks the project root files must stay in
     (root / "udf").mkdir()
     shutil.copy(ROOT / "udf" / "handler.py", root / "udf" / "handler.py")
     shutil.copytree(artifacts, root / "artifacts" / "latest")

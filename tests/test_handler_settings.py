@@ -159,8 +159,11 @@ def test_handler_reads_its_settings_file(tmp_path: Path, monkeypatch: pytest.Mon
 @pytest.mark.parametrize(
     ("document", "fragment"),
     [
-        ({"max_new_tokens": 0}, "max_new_tokens must be an integer >= 1"),
-        ({"threads": -1}, "threads must be an integer >= 0"),
+        ({"max_new_tokens": 0}, "max_new_tokens must be >= 1, got 0"),
+        ({"threads": -1}, "threads must be >= 0, got -1"),
+        ({"max_batch_size": 64.0}, "max_batch_size must be an integer, got 64.0"),
+        ({"max_batch_size": 1025}, "max_batch_size must be <= 1024, got 1025"),
+        ({"quantize": 1}, "quantize must be one of none, int8, got 1"),
         ({"num_beams": True}, "num_beams must be an integer"),
         ({"quantize": "fp8"}, "quantize must be one of none, int8"),
         ({"temperature": 0.7}, "unknown setting(s) temperature"),
@@ -183,3 +186,70 @@ def test_handler_reports_an_unreadable_settings_file(tmp_path: Path, monkeypatch
     monkeypatch.setenv(handler.CONFIG_ENV, str(config))
     with pytest.raises(ValueError, match="cannot read handler settings"):
         handler.load_settings()
+
+
+# --- one schema for deploy and handler: whatever validates, serves -------------------
+
+
+def test_the_manifest_schema_takes_its_settings_from_the_handler() -> None:
+    from deploy.manifest import manifest_schema
+
+    assert manifest_schema()["$defs"]["settings"] == handler.SETTINGS_SCHEMA
+
+
+def test_the_handler_implements_every_keyword_its_schema_uses() -> None:
+    for name, rule in handler.SETTINGS_SCHEMA["properties"].items():
+        assert set(rule) <= handler.SCHEMA_RULES, (name, set(rule) - handler.SCHEMA_RULES)
+
+
+_VALUES = [
+    0,
+    1,
+    7,
+    8,
+    16,
+    17,
+    64,
+    256,
+    257,
+    1024,
+    1025,
+    4096,
+    4097,
+    -1,
+    64.0,
+    1.5,
+    True,
+    False,
+    None,
+    "64",
+    "none",
+    "int8",
+    "fp8",
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize("name", sorted(handler.SETTINGS_SCHEMA["properties"]))
+def test_deploy_and_handler_agree_on_every_value(name: str) -> None:
+    """The manifest validator and the handler accept exactly the same values, key by key."""
+    from deploy.manifest import _Validator, manifest_schema
+
+    validator = _Validator(manifest_schema()["$defs"]["settings"])
+    for value in _VALUES:
+        deploy_accepts = validator.is_valid({name: value})
+        try:
+            handler.Settings.from_mapping({name: value}, "udf_config.json")
+            handler_accepts = True
+        except ValueError:
+            handler_accepts = False
+        assert deploy_accepts == handler_accepts, (name, value, deploy_accepts, handler_accepts)
+    assert validator.is_valid({name: handler.SETTINGS_SCHEMA["properties"][name]["default"]})
+
+
+def test_a_float_batch_size_is_refused_at_validate_naming_the_field(project: Path) -> None:
+    text = MANIFEST.replace("      quantize: int8", "      max_batch_size: 64.0")
+    assert any(
+        "functions.SUMMARIZE.settings.max_batch_size: 64.0 is not an integer" in p for p in problems(project, text)
+    )

@@ -31,7 +31,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +39,82 @@ import pandas as pd
 
 # Shared with training, so that training and serving tokenize identically.
 SOURCE_PREFIX = "summarize: "
-MAX_INPUT_TOKENS = 512
-MAX_NEW_TOKENS = 64
-NUM_BEAMS = 1
+
+# The settings' one schema (JSON Schema, as plain literals). deploy reads this very
+# assignment from the source, without importing this module, as the manifest's
+# `settings`; Settings.from_mapping checks the same rules here. So whatever
+# validates in a manifest, serves. Only the keywords in SCHEMA_RULES are used.
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": (
+        "How the handler serves. Written to udf_config.json in the stage holding the handler module, "
+        "imported by the function, read by the handler at import. Omitted keys take their defaults."
+    ),
+    "properties": {
+        "max_input_tokens": {
+            "type": "integer",
+            "minimum": 8,
+            "maximum": 4096,
+            "default": 512,
+            "description": "Tokens of each input the model reads; longer text is truncated.",
+        },
+        "max_new_tokens": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1024,
+            "default": 64,
+            "description": "Most tokens generated per summary.",
+        },
+        "num_beams": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 16,
+            "default": 1,
+            "description": "1 = greedy decoding (fastest); more = beam search.",
+        },
+        "max_batch_size": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1024,
+            "default": 32,
+            "description": (
+                "Most rows per vectorized call (_snowflake.vectorized max_batch_size); also the generate() batch."
+            ),
+        },
+        "threads": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 256,
+            "default": 0,
+            "description": (
+                "torch threads per handler process; 0 = every CPU the process may use. Snowflake runs several "
+                "handler processes per node, so 1 avoids oversubscription."
+            ),
+        },
+        "quantize": {
+            "enum": ["none", "int8"],
+            "default": "none",
+            "description": (
+                "int8: dynamic int8 quantization of the model's Linear layers at load "
+                "(faster on large models; outputs may differ slightly)."
+            ),
+        },
+    },
+}
+_DEFAULTS = {name: rule["default"] for name, rule in SETTINGS_SCHEMA["properties"].items()}
+MAX_INPUT_TOKENS = _DEFAULTS["max_input_tokens"]
+MAX_NEW_TOKENS = _DEFAULTS["max_new_tokens"]
+NUM_BEAMS = _DEFAULTS["num_beams"]
 # Rows per vectorized call that Snowflake sends at most; also the local batch size.
-MAX_BATCH_SIZE = 32
+MAX_BATCH_SIZE = _DEFAULTS["max_batch_size"]
 
 IMPORT_DIRECTORY_OPTION = "snowflake_import_directory"
 MODEL_DIR_ENV = "T5_MODEL_DIR"
 NUM_THREADS_ENV = "T5_NUM_THREADS"  # local override of `threads`
 CONFIG_NAME = "udf_config.json"  # deploy.handler_config writes it under this name
 CONFIG_ENV = "T5_UDF_CONFIG"
-QUANTIZE_CHOICES = ("none", "int8")
+QUANTIZE_CHOICES = tuple(SETTINGS_SCHEMA["properties"]["quantize"]["enum"])
 # A SentencePiece piece spans at most 16 characters, so text cut at this many
 # characters per allowed token still fills every token the model reads; the cut
 # only spares the tokenizer megabytes it would throw away.
@@ -82,28 +146,38 @@ class Settings:
     max_new_tokens: int = MAX_NEW_TOKENS
     num_beams: int = NUM_BEAMS  # 1 = greedy
     max_batch_size: int = MAX_BATCH_SIZE
-    threads: int = 0  # 0 = every CPU this process may use
-    quantize: str = "none"  # or "int8": dynamic int8 Linear layers
+    threads: int = _DEFAULTS["threads"]  # 0 = every CPU this process may use
+    quantize: str = _DEFAULTS["quantize"]  # or "int8": dynamic int8 Linear layers
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> Settings:
         """Validated settings; a bad value names the file and the key."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"format"})
+        rules = SETTINGS_SCHEMA["properties"]
+        unknown = sorted(set(data) - set(rules) - {"format"})
         if unknown:
-            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        values: dict[str, Any] = {}
-        for name in known & set(data):
-            value = data[name]
-            if name == "quantize":
-                if value not in QUANTIZE_CHOICES:
-                    raise ValueError(f"{source}: quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got {value!r}")
-            else:
-                lowest = 0 if name == "threads" else 1
-                if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
-                    raise ValueError(f"{source}: {name} must be an integer >= {lowest}, got {value!r}")
-            values[name] = value
-        return cls(**values)
+            raise ValueError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(rules))}")
+        for name in rules.keys() & set(data):
+            if problem := setting_problem(rules[name], data[name]):
+                raise ValueError(f"{source}: {name} {problem}")
+        return cls(**{name: data[name] for name in rules.keys() & set(data)})
+
+
+def setting_problem(rule: Mapping[str, Any], value: Any) -> str | None:
+    """Why ``value`` breaks one SETTINGS_SCHEMA rule, or None; JSON Schema's meaning, integers strictly."""
+    if rule.get("type") == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+        return f"must be an integer, got {value!r}"
+    if "enum" in rule and not any(type(value) is type(v) and value == v for v in rule["enum"]):
+        return f"must be one of {', '.join(map(str, rule['enum']))}, got {value!r}"
+    if "minimum" in rule and value < rule["minimum"]:
+        return f"must be >= {rule['minimum']}, got {value!r}"
+    if "maximum" in rule and value > rule["maximum"]:
+        return f"must be <= {rule['maximum']}, got {value!r}"
+    return None
+
+
+# The JSON Schema keywords setting_problem implements (plus annotations); a test keeps
+# SETTINGS_SCHEMA within them, so the handler never ignores a rule deploy enforces.
+SCHEMA_RULES = frozenset({"type", "enum", "minimum", "maximum", "default", "description"})
 
 
 def settings_file() -> Path | None:
