@@ -1,11 +1,12 @@
-"""Shared wording for human-facing renderers (text and markdown)."""
+"""Shared wording for human-facing renderers (text and markdown); input text goes through ``one_line``."""
 
 from __future__ import annotations
 
 from deploy.plan import Action, Change, Plan
+from deploy.text import one_line
 from deploy.units import human_bytes
 
-__all__ = ["HEADERS", "LEGEND", "human_bytes", "label", "legend_actions", "summary"]
+__all__ = ["HEADERS", "LEGEND", "human_bytes", "label", "legend_actions", "one_line", "summary"]
 
 HEADERS = {
     Action.CREATE: "will be created",
@@ -22,7 +23,7 @@ LEGEND = {
 
 
 def label(change: Change) -> str:
-    return f"{change.kind.value.replace('_', ' ')} {change.name}"
+    return f"{change.kind.value.replace('_', ' ')} {one_line(change.name)}"
 
 
 def summary(plan: Plan) -> str:

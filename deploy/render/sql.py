@@ -14,6 +14,7 @@ def render(plan: Plan, *, marker_dir: Path) -> str:
         return "-- No changes.\n"
     lines = []
     for c in plan.changes:
+        # label() escapes the name: a newline in it would end the comment and start a statement.
         lines.append(f"-- {c.action.value} {label(c)}")
         lines += [f"{step.sql};" for step in compile_change(c, marker_dir)]
     return "\n".join(lines) + "\n"
