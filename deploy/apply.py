@@ -17,6 +17,7 @@ from deploy.plan import Action, Change, Kind, Plan
 from deploy.session import Session
 from deploy.spec import MARKER_NAME, LocalFile, marker_content, split_import
 from deploy.sql import argument_type, file_url, ident, literal, qualified, stage_location
+from deploy.text import one_line
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def compile_plan(plan: Plan, marker_dir: Path) -> list[Step]:
 def check_policy(plan: Plan, *, allow_destroy: bool) -> None:
     destroys = [c for c in plan.changes if c.is_destroy]
     if destroys and not allow_destroy:
-        names = ", ".join(f"{c.kind.value} {c.name}" for c in destroys[:5])
+        names = ", ".join(f"{c.kind.value} {one_line(c.name)}" for c in destroys[:5])
         more = f" and {len(destroys) - 5} more" if len(destroys) > 5 else ""
         raise PolicyViolation(f"the plan destroys {names}{more}; re-run with --allow-destroy to permit it")
 
