@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -66,9 +67,11 @@ def worker_pids(home: Path) -> list[int]:
 
 
 def project_with_settings(tmp: Path, overrides: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    """A copy of the manifests with settings overridden (udf/ linked so relative paths hold)."""
+    """A project copy (manifests with settings overridden, handler, project file) under ``tmp``."""
     (tmp / "manifests").mkdir()
-    (tmp / "udf").symlink_to(ROOT / "udf")
+    # Copied, not linked: a manifest's files must resolve inside its project.
+    shutil.copytree(ROOT / "udf", tmp / "udf")
+    shutil.copy(ROOT / "snowflake.yml", tmp / "snowflake.yml")
     settings: dict[str, Any] = {}
     for source in sorted((ROOT / "manifests").glob("*.y*ml")):
         text = source.read_text()
