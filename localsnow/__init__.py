@@ -9,6 +9,8 @@ UDFs in worker processes laid out as Snowflake lays them out.
     import snowflake.connector, localsnow
     conn = snowflake.connector.connect(**localsnow.ensure_running(), database="T5_DEMO")
 
+The kwargs keep the connector on loopback: no cloud-metadata probes at login.
+
 State lives under one home directory (argument, else $LOCALSNOW_HOME, else
 ./.localsnow); the server runs as a background daemon shared by all clients of
 that home. This module stays import-light: UDF workers import it too.

@@ -30,6 +30,14 @@ ACCOUNT = "local"
 STATEMENT_TIMEOUT_S = 900
 LOGIN_TIMEOUT_S = 60
 START_TIMEOUT_S = 90.0
+# Connector 4.x probes cloud metadata endpoints (169.254.169.254, metadata.google.internal)
+# at every login to report the platform; for a server on 127.0.0.1 that is pure leakage.
+# A 0 s timeout makes the connector skip every network probe (the environment-only checks
+# remain). Only local connections get it: real accounts keep the connector's default.
+PLATFORM_DETECTION_OFF = 0.0
+# The connector's own switch, for the server and its UDF workers: any connector login
+# made there (a handler using it) skips the probes too. Set in their environment only.
+DISABLE_PLATFORM_DETECTION_ENV = "SNOWFLAKE_DISABLE_PLATFORM_DETECTION"
 STOP_TIMEOUT_S = 20.0
 HEALTH_PATH = "/localsnow/health"
 STATUS_PATH = "/localsnow/status"
@@ -48,6 +56,8 @@ def connect_kwargs(port: int, password: str) -> dict[str, Any]:
         # The connector's default socket read timeout (60 s) would resend a slow query.
         "socket_timeout": STATEMENT_TIMEOUT_S,
         "login_timeout": LOGIN_TIMEOUT_S,
+        # Loopback only: no cloud-metadata probes at login (http: no OCSP/CRL either).
+        "platform_detection_timeout_seconds": PLATFORM_DETECTION_OFF,
     }
 
 
@@ -124,6 +134,7 @@ def _running_server(layout: Layout) -> dict[str, Any] | None:
 def _spawn(layout: Layout) -> None:
     """Start `python -m localsnow serve` detached: reparented, own session, logs to a file."""
     env = dict(os.environ, LOCALSNOW_LOG=str(layout.log_file))
+    env[DISABLE_PLATFORM_DETECTION_ENV] = "true"
     source = Path(__file__).resolve().parent.parent
     if source.name not in ("site-packages", "dist-packages"):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), env.get("PYTHONPATH")) if p)

@@ -36,6 +36,7 @@ import duckdb
 import pyarrow as pa
 
 import localsnow
+from localsnow.daemon import DISABLE_PLATFORM_DETECTION_ENV
 from localsnow.functions import FunctionDef
 from localsnow.paths import Layout, remove_tree
 from localsnow.stages import StageStore
@@ -170,6 +171,7 @@ class Worker:
         if inline_dir:
             command += ["--inline-dir", str(inline_dir)]
         env = dict(os.environ)
+        env[DISABLE_PLATFORM_DETECTION_ENV] = "true"  # a handler's own connector login stays on loopback too
         if source := _package_parent():
             env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
             env[DROP_PATH_ENV] = source

@@ -1,8 +1,45 @@
 """Shared pytest fixtures."""
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import netguard
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def netguard_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[netguard.Log]:
+    """No test reaches beyond loopback: the embedded Snowflake is on 127.0.0.1 and nothing else is needed.
+
+    Guards this process and, through PYTHONPATH (tests/netguard/pythonpath/sitecustomize.py),
+    every Python subprocess started from it -- the localsnow server, its UDF workers, CLI runs.
+    A connect, send or name lookup outside loopback is refused before the syscall and logged
+    to one file; `_no_outbound` fails the test during which it was logged, naming address
+    and process. What is logged between tests (module fixtures) fails the next test or,
+    at the end, the session.
+    """
+    path = tmp_path_factory.mktemp("netguard") / "attempts.jsonl"
+    path.touch()
+    log = netguard.Log(path)
+    mp = pytest.MonkeyPatch()
+    mp.setenv(netguard.LOG_ENV, str(path))
+    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [netguard.SITE_DIR, os.environ.get("PYTHONPATH")])))
+    netguard.install(path)
+    try:
+        yield log
+    finally:
+        netguard.uninstall()
+        mp.undo()
+    if records := log.new():
+        pytest.fail(netguard.report(records), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound(netguard_log: netguard.Log) -> Iterator[None]:
+    yield
+    if records := netguard_log.new():
+        pytest.fail(netguard.report(records), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -379,6 +379,29 @@ def test_connect_real_passes_kwargs_and_wraps_connector_errors(tmp_path: Path, f
     assert PASSWORD not in str(err.value)
 
 
+def test_only_local_connections_skip_the_connectors_platform_probes(
+    tmp_path: Path, fake_connect: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import localsnow
+    from localsnow.daemon import DISABLE_PLATFORM_DETECTION_ENV, connect_kwargs
+
+    # The real kwargs of a running server, without starting one.
+    monkeypatch.setattr(localsnow, "ensure_running", lambda home=None: connect_kwargs(54321, "pw"))
+    monkeypatch.delenv(DISABLE_PLATFORM_DETECTION_ENV, raising=False)
+    overrides = {"platform_detection_timeout_seconds": 5.0}  # not the user's to turn back on for local
+    connect(resolve(tmp_path / "nothing", overrides=overrides))
+    write(tmp_path, "connections.toml", '[prod]\naccount = "acct"\nuser = "u"\n')
+    connect(resolve(tmp_path, "prod", {"SNOWFLAKE_PASSWORD": PASSWORD}))
+
+    local, real = fake_connect.calls
+    # 0 s: connector 4.x skips its 169.254.169.254 / metadata.google.internal probes at login.
+    assert local["platform_detection_timeout_seconds"] == 0.0
+    assert isinstance(local["platform_detection_timeout_seconds"], float)  # the connector's declared type
+    assert (local["host"], local["protocol"]) == ("127.0.0.1", "http")  # plain HTTP: no OCSP or CRL fetches
+    assert "platform_detection_timeout_seconds" not in real  # a real account keeps the connector's default
+    assert DISABLE_PLATFORM_DETECTION_ENV not in os.environ  # nor is it switched off process-wide
+
+
 # -- key-pair ---------------------------------------------------------------
 
 

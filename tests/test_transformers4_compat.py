@@ -22,6 +22,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import netguard
 import pytest
 
 from training.corpus import load_split
@@ -136,6 +137,7 @@ def _flatten(sources: list[Path], directory: Path) -> Path:
 def _run(python: Path, import_directory: Path, cwd: Path) -> dict:
     before = sorted(p.name for p in import_directory.iterdir())
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}}
+    env = netguard.guarded_env(env)  # the guard's sitecustomize only: still nothing of the project
     env.pop(handler.MODEL_DIR_ENV, None)
     env[handler.NUM_THREADS_ENV] = "1"
     cwd.mkdir()

@@ -71,7 +71,7 @@ def home(tmp_path_factory: pytest.TempPathFactory):
 
 def test_concurrent_starts_share_one_server(home: Path) -> None:
     script = "import json, sys, localsnow; print(json.dumps(localsnow.ensure_running(sys.argv[1])['port']))"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     starts = [
         subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True, env=env)
         for _ in range(2)
