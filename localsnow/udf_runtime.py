@@ -276,19 +276,27 @@ class WorkerPool:
         # Start the workers these batches can use now, in parallel (each may spend seconds importing
         # torch), rather than one at a time as others turn out to be busy; each runs a first batch.
         fresh = self._reserve(len(batches))
-        assigned = fresh + [None] * (len(batches) - len(fresh))
+        # Idle workers are lent now, one per batch, so the batches spread over distinct workers
+        # whatever order the threads run in (a quick batch could otherwise hand its worker back
+        # in time to take the next batch too).
+        lent = self._take_idle(len(batches) - len(fresh))
+        assigned = [*fresh, *lent] + [None] * (len(batches) - len(fresh) - len(lent))
+        starts = [True] * len(fresh) + [False] * (len(assigned) - len(fresh))
         try:
-            futures = [self._executor.submit(self._run_batch, b, w) for b, w in zip(batches, assigned, strict=True)]
+            futures = [
+                self._executor.submit(self._run_batch, b, w, start)
+                for b, w, start in zip(batches, assigned, starts, strict=True)
+            ]
         except RuntimeError:  # the executor was shut down: the definition went away
-            for worker in fresh:
+            for worker in [*fresh, *lent]:
                 self._release(worker)
             raise UdfError(self._gone()) from None
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future, worker in zip(futures, assigned, strict=True):
+        for future, worker, start in zip(futures, assigned, starts, strict=True):
             # A batch failed: drop the batches not begun (those running finish and hand their worker
-            # back), and the slots of fresh workers that will now never start.
+            # back), give back lent workers and the slots of fresh workers that will now never start.
             if future in pending and future.cancel() and worker is not None:
-                self._discard(worker)
+                (self._discard if start else self._release)(worker)
         for future in futures:  # the first failure in row order, as one process would have met it
             if future in done and not future.cancelled() and (error := future.exception()) is not None:
                 raise error
@@ -321,8 +329,9 @@ class WorkerPool:
         assert self._info is not None
         return self._info
 
-    def _run_batch(self, columns: list[list[Any]], fresh: Worker | None = None) -> list[Any]:
-        worker = self._start(fresh) if fresh else self._acquire()
+    def _run_batch(self, columns: list[list[Any]], worker: Worker | None = None, start: bool = False) -> list[Any]:
+        """Run one batch on ``worker`` (reserved and to be started, or lent idle), else on any free one."""
+        worker = (self._start(worker) if start else worker) if worker else self._acquire()
         try:
             return worker.call(columns)
         finally:
@@ -336,6 +345,11 @@ class WorkerPool:
             fresh = [self._new_worker() for _ in range(min(wanted, self.size) - len(self._workers))]
             self._workers += fresh  # they hold their slots while they start, outside the lock
         return fresh
+
+    def _take_idle(self, wanted: int) -> list[Worker]:
+        with self._changed:
+            taken, self._idle = self._idle[: max(wanted, 0)], self._idle[max(wanted, 0) :]
+        return taken
 
     def _acquire(self) -> Worker:
         """An idle worker; else a new one, if the pool has room; else wait for one."""
