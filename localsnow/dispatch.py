@@ -19,7 +19,7 @@ from localsnow.names import quote_identifier, split_qualified
 from localsnow.persistence import forget_database
 from localsnow.query_rewrite import rewrite
 from localsnow.responses import ResultSet, status_result
-from localsnow.stage_commands import create_stage, drop_stage, get, list_files, put, remove_files
+from localsnow.stage_commands import alter_stage, create_stage, drop_stage, get, list_files, put, remove_files
 
 _NAME = r'(?P<name>(?:"(?:[^"]|"")*"|[^\s;."]+)(?:\.(?:"(?:[^"]|"")*"|[^\s;."]+))*)'
 _DROP_CONTAINER = re.compile(
@@ -100,6 +100,7 @@ _ROUTES: list[tuple[re.Pattern[str], Handler]] = [
         (r"DESC(RIBE)?\s+FUNCTION\s", describe_function),
         (r"SHOW\s+(USER\s+)?FUNCTIONS\b", show_functions),
         (r"DROP\s+STAGE\s", drop_stage),
+        (r"ALTER\s+STAGE\s", alter_stage),
         (r"CREATE\s+(OR\s+REPLACE\s+)?((TEMP|TEMPORARY)\s+)?STAGE\s", create_stage),
         (r"DROP\s+DATABASE\s", drop_database),
         (r"DROP\s+SCHEMA\s", drop_schema),

@@ -1,10 +1,17 @@
-"""The bundled package snapshot: information_schema.packages and PACKAGES validation."""
+"""The bundled package snapshot: information_schema.packages, RUNTIME_VERSION and PACKAGES checks.
+
+INFORMATION_SCHEMA.PACKAGES has PACKAGE_NAME, VERSION, LANGUAGE and RUNTIME_VERSION, "a row
+for each version" of the runtime a package runs with
+(https://docs.snowflake.com/en/sql-reference/info-schema/packages;
+https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_04/bcr-1094). CREATE FUNCTION
+resolves PACKAGES against the rows of its own RUNTIME_VERSION.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -17,6 +24,20 @@ from localsnow import errors
 PACKAGES_TABLE = "_fs_global.main._ls_packages"
 
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*$")
+# Version constraints PACKAGES takes: == (also with a trailing .* wildcard, as Snowpark passes
+# 'pandas==1.5.*' through: https://docs.snowflake.com/developer-guide/snowpark/reference/python/api/snowflake.snowpark.Session.add_packages),
+# >= ("PACKAGES clause format (e.g. 'numpy>=1.20.0')":
+# https://docs.snowflake.com/sql-reference/functions/system_resolve_python_packages), and
+# <=, <, > as conda's match specs take them; comma-separated clauses must all hold.
+_CLAUSE = re.compile(r"^(==|<=|>=|<|>)\s*([0-9A-Za-z][0-9A-Za-z.+!\-_]*?)(\.\*)?$")
+# Snowflake's words for a PACKAGES clause it cannot satisfy (snowflake-connector-python issue
+# #2006: "100357 (P0000): Cannot create a Python function with the specified packages. ...";
+# the runtime hint as in Snowflake-Labs/sfquickstarts issue #1669).
+PACKAGES_ERROR = (
+    "Cannot create a Python function with the specified packages. Please check your packages specification "
+    "and try again."
+)
+DECOMMISSIONED_ERRNO = 391569
 
 
 def canonical(name: str) -> str:
@@ -30,27 +51,50 @@ def _version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
+def _runtime_key(runtime: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in runtime.split(".") if p.isdigit())
+
+
+def _specifier(constraint: str) -> SpecifierSet | None:
+    """The constraint as a SpecifierSet, or None when PACKAGES would not take its form."""
+    if not constraint:
+        return SpecifierSet()
+    clauses = [c.strip() for c in constraint.split(",")]
+    for clause in clauses:
+        match = _CLAUSE.match(clause)
+        if not match or (match[3] and match[1] != "=="):
+            return None
+    try:
+        return SpecifierSet(",".join(clauses))
+    except InvalidSpecifier:
+        return None
+
+
 @dataclass(frozen=True)
 class PackageSnapshot:
     language: str
-    runtimes: tuple[str, ...]
+    runtimes: tuple[str, ...]  # runtimes CREATE FUNCTION accepts, oldest first
     # (package name, version, runtime version)
     entries: tuple[tuple[str, str, str], ...]
+    decommissioned: dict[str, str] = field(default_factory=dict)  # runtime -> date
 
     @classmethod
     def load(cls, data: dict[str, Any] | None = None) -> PackageSnapshot:
         if data is None:
             text = resources.files("localsnow").joinpath("packages.json").read_text("utf-8")
             data = json.loads(text)
-        runtimes = tuple(data["runtime_versions"])
-        exceptions = data.get("runtime_exceptions", {})
-        entries = tuple(
-            (name, version, runtime)
-            for name, versions in sorted(data["packages"].items())
-            for version in versions
-            for runtime in exceptions.get(f"{name}=={version}", runtimes)
-        )
-        return cls(data.get("language", "python"), runtimes, entries)
+        runtimes = data["runtimes"]
+        gone = {r: info["decommissioned"] for r, info in runtimes.items() if info.get("decommissioned")}
+        live = tuple(sorted((r for r in runtimes if r not in gone), key=_runtime_key))
+        sources = set(data.get("sources", {}))
+        entries = []
+        for name, versions in sorted(data["packages"].items()):
+            for version, info in versions.items():
+                unknown = set(info["seen"]) - sources
+                if not info["seen"] or unknown:
+                    raise ValueError(f"packages.json: {name}=={version} needs known sources, not {sorted(unknown)}")
+                entries += [(name, version, runtime) for runtime in info["runtimes"] if runtime in live]
+        return cls(data.get("language", "python"), live, tuple(entries), gone)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(PACKAGE_NAME, VERSION, LANGUAGE, RUNTIME_VERSION) rows."""
@@ -69,6 +113,15 @@ class PackageSnapshot:
             raise errors.compilation_error(
                 "Runtime version is required for a function with language PYTHON (RUNTIME_VERSION = '3.11')."
             )
+        if runtime in self.decommissioned:
+            # https://docs.snowflake.com/en/developer-guide/python-runtime-support-policy; text from
+            # feast-dev/feast issue #6606 (391569 (22023)).
+            raise errors.compilation_error(
+                f"Python runtime version {runtime} is decommissioned. Please update your code to Python "
+                f"runtime version {self.runtimes[0]} or later.",
+                DECOMMISSIONED_ERRNO,
+                "22023",
+            )
         if runtime not in self.runtimes:
             supported = ", ".join(self.runtimes)
             raise errors.compilation_error(
@@ -77,37 +130,34 @@ class PackageSnapshot:
         return runtime
 
     def resolve(self, specs: list[str], runtime: str) -> list[str]:
-        """Validate PACKAGES and pin each to a version: ['transformers==4.41.2', ...]."""
-        pinned = []
+        """Validate PACKAGES for `runtime` and pin each to its newest match: ['transformers==4.41.2', ...]."""
+        pinned, missing = [], []
         for spec in specs:
-            match = _SPEC.match(spec)
-            if not match:
-                raise _package_error(spec, runtime)
-            name, constraint = match.group(1), match.group(2)
-            spelled, versions = self.versions(name, runtime)
-            if not versions:
-                raise _package_error(name, runtime)
-            chosen = _choose(versions, constraint, spec, runtime)
-            pinned.append(f"{spelled}=={chosen}")
+            chosen = self._choose(spec, runtime)
+            if chosen is None:
+                missing.append(spec)
+            else:
+                pinned.append(chosen)
+        if missing:
+            raise self._error(missing, runtime)
         return pinned
 
+    def _choose(self, spec: str, runtime: str) -> str | None:
+        match = _SPEC.match(spec)
+        allowed = _specifier(match[2]) if match else None
+        if match is None or allowed is None:
+            return None
+        spelled, versions = self.versions(match[1], runtime)
+        matching = [v for v in versions if allowed.contains(v, prereleases=True)]
+        return f"{spelled}=={matching[-1]}" if matching else None
 
-def _choose(versions: list[str], constraint: str, spec: str, runtime: str) -> str:
-    if not constraint or constraint.replace(" ", "") == "==*":
-        return versions[-1]
-    try:
-        allowed = SpecifierSet(constraint)
-    except InvalidSpecifier:
-        raise _package_error(spec, runtime) from None
-    matching = [v for v in versions if allowed.contains(v, prereleases=True)]
-    if not matching:
-        raise _package_error(spec, runtime)
-    return matching[-1]
-
-
-def _package_error(spec: str, runtime: str) -> Exception:
-    return errors.python_udf_error(
-        "Cannot create a Python function with the specified packages. Please check your "
-        f"packages specification and try again. Package '{spec}' is not available for "
-        f"Python {runtime} (local Snowflake package snapshot)."
-    )
+    def _error(self, specs: list[str], runtime: str) -> Exception:
+        elsewhere = []
+        for spec in specs:
+            others = [r for r in self.runtimes if r != runtime and self._choose(spec, r)]
+            if others:
+                elsewhere.append(f'"{spec}"->[{", ".join(others)}]')
+        if not elsewhere:
+            return errors.python_udf_error(PACKAGES_ERROR)
+        hint = f" Hint: These packages are available in other python runtimes:[{', '.join(elsewhere)}]."
+        return errors.python_udf_error(PACKAGES_ERROR + hint)

@@ -44,11 +44,13 @@ class ServerState:
 
 def open_state(layout: Layout) -> ServerState:
     packages = PackageSnapshot.load()
+    password = read_password(layout)
     fakesnow = open_fakesnow(layout, packages)
-    stages = StageStore(fakesnow.duck_conn, layout.stages_dir)
+    # The password keys the emulated per-upload encryption of SNOWFLAKE_FULL stages (LIST md5).
+    stages = StageStore(fakesnow.duck_conn, layout.stages_dir, password.encode())
     catalog = FunctionCatalog(layout.functions_file)
     runtime = UdfRuntime(layout, stages, fakesnow.duck_conn)
     for function in catalog.all():
         runtime.register(function)
     logger.info("opened %s: %s", layout.home, {"functions": len(catalog.all())})
-    return ServerState(layout, read_password(layout), fakesnow, stages, catalog, runtime, packages)
+    return ServerState(layout, password, fakesnow, stages, catalog, runtime, packages)

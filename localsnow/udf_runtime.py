@@ -25,6 +25,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -45,7 +46,11 @@ from localsnow.udf_worker import DROP_PATH_ENV
 logger = logging.getLogger("localsnow.udf")
 
 TIMEOUT_ENV = "LOCALSNOW_UDF_TIMEOUT_S"
-DEFAULT_TIMEOUT_S = 600.0
+# Snowflake stops a Python handler call (a row, or a vectorized batch) after 180 s
+# (https://docs.snowflake.com/en/developer-guide/udf/python/udf-python-batch, time limit per batch;
+# https://docs.snowflake.com/en/developer-guide/udf-stored-procedure-constraints: a handler that
+# "takes too long to complete" is killed and the statement fails).
+DEFAULT_TIMEOUT_S = 180.0
 PROCESSES_ENV = "LOCALSNOW_UDF_PROCESSES"
 MAX_DEFAULT_PROCESSES = 4
 # DuckDB reports a UDF's exception as text; this marker carries our error's key through it.
@@ -65,6 +70,29 @@ _ARROW_TYPES = {
 
 class UdfError(Exception):
     """A handler failure, worker crash or timeout, already worded for the user."""
+
+
+class UdfTimeout(UdfError):
+    """A handler call (or the handler's import) ran past the limit; its text is the whole message."""
+
+
+def go_duration(seconds: float) -> str:
+    """Snowflake's (Go-style) duration text: 17m18.713055185s, 2.004s, 10m."""
+    minutes, rest = divmod(seconds, 60)
+    text = f"{rest:.6f}".rstrip("0").rstrip(".") + "s"
+    if minutes:
+        text = f"{int(minutes)}m" + ("" if rest == 0 else text)
+    return text
+
+
+def timeout_message(function: FunctionDef, phase: str, elapsed: float, limit: float) -> str:
+    """Modelled on Snowflake's handler timeout (100357 (P0000), DuneGroup/ice-axe issue #1):
+    'Iterating over output iterator values timed out in 17m18.713055185s vs. max of 10m in
+    function DETECTOR with handler udf.LeadsDetector'."""
+    return (
+        f"{phase} timed out in {go_duration(elapsed)} vs. max of {go_duration(limit)} "
+        f"in function {function.name} with handler {function.handler}"
+    )
 
 
 def sql_name(function: FunctionDef) -> str:
@@ -188,20 +216,19 @@ class Worker:
         child_end.close()
         self._channel = Connection(parent_end.detach())
         logger.info("started worker pid %s for %s", self._process.pid, function.object_name.dotted)
-        status, payload = self._receive()
+        status, payload = self._receive("Importing the handler's module")
         if status != "ready":
             self.close()
             raise UdfError(str(payload))
         self.info = payload
 
-    def _receive(self) -> tuple[str, Any]:
+    def _receive(self, phase: str) -> tuple[str, Any]:
         assert self._channel and self._process
+        started = time.monotonic()
         if not self._channel.poll(self.timeout):
             self.close(kill=True)
-            raise UdfError(
-                f"Python UDF worker did not answer within {self.timeout:g} seconds "
-                f"(set {TIMEOUT_ENV} to change the limit)"
-            )
+            logger.warning("%s: %s past %g s (%s sets the limit)", self.function.name, phase, self.timeout, TIMEOUT_ENV)
+            raise UdfTimeout(timeout_message(self.function, phase, time.monotonic() - started, self.timeout))
         try:
             return self._channel.recv()
         except (EOFError, OSError):
@@ -218,7 +245,7 @@ class Worker:
             except OSError:
                 self.close()
                 raise UdfError("Python UDF worker went away; retry the query") from None
-            status, payload = self._receive()
+            status, payload = self._receive("Handler execution")
         if status != "ok":
             raise UdfError(str(payload))
         return payload
@@ -496,7 +523,9 @@ class UdfRuntime:
         except UdfError as error:
             key = uuid.uuid4().hex
             self._errors[key] = (
-                f"Python Interpreter Error:\n{error}\n in function {function.name} with handler {function.handler}"
+                str(error)
+                if isinstance(error, UdfTimeout)
+                else f"Python Interpreter Error:\n{error}\n in function {function.name} with handler {function.handler}"
             )
             raise RuntimeError(ERROR_MARKER + key) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -25,17 +26,21 @@ WRITE = """
     for sql in [
         'CREATE DATABASE IF NOT EXISTS "T5_DEMO"',
         'CREATE SCHEMA IF NOT EXISTS "T5_DEMO"."PUBLIC"',
-        'CREATE STAGE IF NOT EXISTS "T5_DEMO"."PUBLIC"."LLM" COMMENT = \\'code\\'',
+        'CREATE STAGE IF NOT EXISTS "T5_DEMO"."PUBLIC"."LLM" ENCRYPTION = (TYPE = \\'SNOWFLAKE_SSE\\') '
+        'COMMENT = \\'code\\'',
         f"PUT 'file://{data}' '@\\"T5_DEMO\\".\\"PUBLIC\\".\\"LLM\\"/v1/' AUTO_COMPRESS=FALSE",
         'CREATE TABLE "T5_DEMO"."PUBLIC".NEWS (ID NUMBER, ARTICLE VARCHAR)',
         "INSERT INTO \\"T5_DEMO\\".\\"PUBLIC\\".NEWS VALUES (1, 'a'), (2, 'b')",
         "CREATE FUNCTION \\"T5_DEMO\\".\\"PUBLIC\\".SHOUT(t VARCHAR) RETURNS VARCHAR LANGUAGE PYTHON "
         "RUNTIME_VERSION = '3.11' IMPORTS = ('@\\"T5_DEMO\\".\\"PUBLIC\\".\\"LLM\\"/v1/shout.py') "
         "HANDLER = 'shout.shout'",
+        'CREATE STAGE "T5_DEMO"."PUBLIC"."FULL"',
+        f"PUT 'file://{data}' '@\\"T5_DEMO\\".\\"PUBLIC\\".\\"FULL\\"/v1/' AUTO_COMPRESS=FALSE",
     ]:
         cur.execute(sql)
     shouted = 'SELECT "T5_DEMO"."PUBLIC".SHOUT(ARTICLE) FROM "T5_DEMO"."PUBLIC".NEWS ORDER BY ID'
-    print(json.dumps(cur.execute(shouted).fetchall()))
+    full = cur.execute('LIST @"T5_DEMO"."PUBLIC"."FULL"').fetchall()
+    print(json.dumps({"shouted": cur.execute(shouted).fetchall(), "full": [r[:3] for r in full]}))
 """
 
 READ = """
@@ -44,9 +49,10 @@ READ = """
     conn = snowflake.connector.connect(**localsnow.ensure_running(sys.argv[1]), database="T5_DEMO", schema="PUBLIC")
     cur = conn.cursor()
     print(json.dumps({
-        "list": [r[:2] for r in cur.execute("LIST @LLM").fetchall()],
+        "list": [r[:3] for r in cur.execute("LIST @LLM").fetchall()],
+        "full": [r[:3] for r in cur.execute('LIST @"FULL"').fetchall()],
         "rows": cur.execute("SELECT ID, SHOUT(ARTICLE) FROM NEWS ORDER BY ID").fetchall(),
-        "stages": [(r[1], r[8]) for r in cur.execute("SHOW STAGES").fetchall()],
+        "stages": sorted((r[1], r[8], r[10]) for r in cur.execute("SHOW STAGES").fetchall()),
         "functions": [r[8] for r in cur.execute("SHOW USER FUNCTIONS").fetchall()],
     }))
 """
@@ -98,18 +104,21 @@ def test_wrong_password_is_refused(home: Path) -> None:
 def test_state_survives_stop_and_start(home: Path, tmp_path: Path) -> None:
     data = tmp_path / "shout.py"
     data.write_text("def shout(text):\n    return text.upper()\n")
-    assert json.loads(run_client(WRITE, str(home), str(data))) == [["A"], ["B"]]
+    written = json.loads(run_client(WRITE, str(home), str(data)))
+    assert written["shouted"] == [["A"], ["B"]]
 
     assert localsnow.stop(home) is True
     assert localsnow.stop(home) is False
     offline = localsnow.status(home)
-    assert (offline["running"], offline["stages"], offline["functions"]) == (False, 1, 1)
+    assert (offline["running"], offline["stages"], offline["functions"]) == (False, 2, 1)
 
     seen = json.loads(run_client(READ, str(home)))  # starts the server again
     assert seen == {
-        "list": [["llm/v1/shout.py", data.stat().st_size]],
+        # an SNOWFLAKE_SSE stage lists the plaintext size and md5, and stays SSE across a restart
+        "list": [["llm/v1/shout.py", data.stat().st_size, hashlib.md5(data.read_bytes()).hexdigest()]],
+        "full": written["full"],  # a SNOWFLAKE_FULL stage's ciphertext md5 is that of the stored upload
         "rows": [[1, "A"], [2, "B"]],
-        "stages": [["LLM", "code"]],
+        "stages": [["FULL", "", "INTERNAL"], ["LLM", "code", "INTERNAL NO CSE"]],
         "functions": ["SHOUT(VARCHAR) RETURN VARCHAR"],
     }
     assert localsnow.status(home)["running"]

@@ -85,7 +85,7 @@ def test_create_show_describe(conn, staged) -> None:
     assert props["runtime_version"] == "3.11"
     assert props["packages"] == "['transformers','pytorch','sentencepiece','pandas']"
     assert props["installed_packages"] == (
-        "['transformers==4.41.2','pytorch==2.5.1','sentencepiece==0.2.0','pandas==2.2.3']"
+        "['transformers==4.41.2','pytorch==2.5.1','sentencepiece==0.1.99','pandas==2.1.4']"
     )
     assert {"body", "external_access_integrations", "secrets"} <= set(props)
 
@@ -156,7 +156,7 @@ def test_drop_function(conn, staged) -> None:
             {"imports": (f"@{MODEL}/cd34/config.json", f"@{LLM}/ef56/config.json")},
             "Duplicate import file name 'config.json'",
         ),
-        ({"packages": ("transformers", "no-such-package")}, "Package 'no-such-package' is not available"),
+        ({"packages": ("transformers", "no-such-package")}, "Cannot create a Python function with the specified"),
         ({"packages": ("transformers==99.0",)}, "specified packages"),
     ],
 )  # fmt: skip
@@ -183,6 +183,6 @@ def test_information_schema_packages(conn) -> None:
     qualified = query(
         conn,
         'SELECT DISTINCT version FROM "LS_TEST".information_schema.packages '
-        "WHERE package_name = 'pytorch' AND runtime_version = '3.11' ORDER BY version",
+        "WHERE package_name = 'transformers' AND runtime_version = '3.11' ORDER BY version",
     )
-    assert qualified == [("2.0.1",), ("2.1.0",), ("2.3.0",), ("2.5.1",)]
+    assert qualified == [("4.39.3",), ("4.41.2",)]

@@ -76,13 +76,13 @@ def test_types(text: str, base: str, full: str) -> None:
 def test_package_resolution() -> None:
     snapshot = PackageSnapshot.load()
     assert "3.11" in snapshot.runtimes
-    assert snapshot.resolve(["Transformers", "pytorch>=2.0,<2.4", "huggingface-hub", "pandas==*"], "3.11") == [
+    assert snapshot.resolve(["Transformers", "pytorch>=2.0,<2.6", "scikit_learn", "pandas==2.*"], "3.11") == [
         "transformers==4.41.2",
-        "pytorch==2.3.0",
-        "huggingface_hub==0.24.6",
-        "pandas==2.2.3",
+        "pytorch==2.5.1",
+        "scikit-learn==1.5.1",
+        "pandas==2.1.4",
     ]
-    for bad in (["torch"], ["transformers==5.0.0"], ["pandas>>2"]):
+    for bad in (["torch"], ["transformers==5.0.0"], ["pandas>>2"], ["pandas==*"], ["pandas~=2.1"]):
         with pytest.raises(snowflake.connector.ProgrammingError, match="specified packages"):
             snapshot.resolve(bad, "3.11")
     with pytest.raises(snowflake.connector.ProgrammingError, match="Unsupported runtime version"):

@@ -37,6 +37,11 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def padded(path: Path) -> int:
+    """LIST size of a file on a SNOWFLAKE_FULL stage (the default): the AES-CBC ciphertext's."""
+    return 16 * (path.stat().st_size // 16 + 1)
+
+
 def test_create_is_idempotent_and_shows_metadata(conn, stage: str) -> None:
     assert query(conn, 'CREATE DATABASE IF NOT EXISTS "LS_TEST"')
     assert query(conn, f"CREATE STAGE IF NOT EXISTS {stage} COMMENT = 'other'") == [
@@ -47,6 +52,7 @@ def test_create_is_idempotent_and_shows_metadata(conn, stage: str) -> None:
     (row,) = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     assert (row["name"], row["database_name"], row["schema_name"]) == ("T5_P_MODEL", "LS_TEST", "PUBLIC")
     assert row["comment"] == "model weights"  # the first CREATE's comment
+    assert row["type"] == "INTERNAL"  # SNOWFLAKE_FULL, the default encryption
     query(conn, 'CREATE DATABASE IF NOT EXISTS "LSXTEST"')
     assert {r[1] for r in query(conn, "SHOW DATABASES LIKE 'ls_test'")} == {"LS_TEST", "LSXTEST"}
     # LIKE is case-insensitive; a backslash escapes a wildcard (the reconciler's exact-name form)
@@ -68,11 +74,14 @@ def test_put_to_prefix_and_list(conn, stage: str, files: dict[str, Path]) -> Non
     cur = conn.cursor().execute(f"LIST @{stage}")
     assert [d.name for d in cur.description] == ["name", "size", "md5", "last_modified"]
     listed = {name: (size, digest) for name, size, digest, _ in cur.fetchall()}
-    assert listed == {
-        "t5_p_model/3f2a9c/model.safetensors": (10240, md5(files["model.safetensors"])),
-        "t5_p_model/3f2a9c/config.json": (15, md5(files["config.json"])),
-        "t5_p_model/cd34/config.json": (15, md5(files["config.json"])),
+    assert {name: size for name, (size, _) in listed.items()} == {
+        "t5_p_model/3f2a9c/model.safetensors": padded(files["model.safetensors"]),
+        "t5_p_model/3f2a9c/config.json": padded(files["config.json"]),
+        "t5_p_model/cd34/config.json": padded(files["config.json"]),
     }
+    # the md5 of each upload's ciphertext: neither the plaintext's nor shared by two uploads
+    digests = [digest for _, digest in listed.values()]
+    assert len(set(digests)) == 3 and md5(files["config.json"]) not in digests
     prefixed = [r[0] for r in query(conn, f"LIST @{stage}/3f2a9c/")]
     assert prefixed == ["t5_p_model/3f2a9c/config.json", "t5_p_model/3f2a9c/model.safetensors"]
     assert [r[0] for r in query(conn, f"LIST '@{stage}/cd'")] == ["t5_p_model/cd34/config.json"]
@@ -87,7 +96,8 @@ def test_put_overwrites_in_place(conn, stage: str, tmp_path: Path) -> None:
         source.write_text(text)
         put(conn, source, f"@{stage}/overwrite/")
     ((name, size, digest, _),) = query(conn, f"LIST @{stage}/overwrite/")
-    assert (name, size, digest) == ("t5_p_model/overwrite/notes.txt", 14, md5(source))
+    assert (name, size) == ("t5_p_model/overwrite/notes.txt", padded(source))
+    assert digest != md5(source)
 
 
 def test_get_downloads_a_file(conn, stage: str, files: dict[str, Path], tmp_path: Path) -> None:
@@ -147,3 +157,19 @@ def test_drop_database_takes_its_stages(conn, files: dict[str, Path]) -> None:
     query(conn, 'CREATE STAGE "DOOMED"."S"."ST"')
     assert query(conn, 'LIST @"DOOMED"."S"."ST"') == []  # no files came back with the name
     query(conn, 'USE SCHEMA "LS_TEST"."PUBLIC"')
+
+
+def test_alter_stage_sets_and_unsets_the_comment(conn) -> None:
+    query(conn, "CREATE STAGE IF NOT EXISTS COMMENTED ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')")
+    assert query(conn, "ALTER STAGE COMMENTED SET COMMENT = 'adopted [t5-deploy]'") == [
+        ("Statement executed successfully.",)
+    ]
+    rows = {r[1]: (r[8], r[10]) for r in query(conn, 'SHOW STAGES IN SCHEMA "LS_TEST"."PUBLIC"')}
+    assert rows["COMMENTED"] == ("adopted [t5-deploy]", "INTERNAL NO CSE")  # encryption untouched
+    query(conn, 'ALTER STAGE "LS_TEST"."PUBLIC"."COMMENTED" UNSET COMMENT')
+    assert {r[1]: r[8] for r in query(conn, "SHOW STAGES")}["COMMENTED"] == ""
+    with pytest.raises(snowflake.connector.ProgrammingError, match="does not exist or not authorized"):
+        query(conn, "ALTER STAGE NO_SUCH_STAGE SET COMMENT = 'x'")
+    assert query(conn, "ALTER STAGE IF EXISTS NO_SUCH_STAGE SET COMMENT = 'x'") == [
+        ("Statement executed successfully.",)
+    ]
