@@ -23,15 +23,21 @@ def default_cache_dir() -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+    return file_digests(path)[0]
+
+
+def file_digests(path: Path) -> tuple[str, str]:
+    """(sha256, md5) in one read: sha256 names versions, md5 is what an SSE stage's LIST shows."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+            sha.update(chunk)
+            md5.update(chunk)
+    return sha.hexdigest(), md5.hexdigest()
 
 
 class HashCache:
-    """sha256 of local files, remembered by (absolute path, size, mtime_ns)."""
+    """sha256 and md5 of local files, remembered by (absolute path, size, mtime_ns)."""
 
     def __init__(self, cache_dir: Path | None = None):
         self.cache_dir = cache_dir or default_cache_dir()
@@ -47,17 +53,23 @@ class HashCache:
 
     def digest(self, path: Path) -> tuple[int, str]:
         """(size, sha256) of ``path``, hashing only when the file changed."""
+        size, sha, _ = self.digests(path)
+        return size, sha
+
+    def digests(self, path: Path) -> tuple[int, str, str]:
+        """(size, sha256, md5) of ``path``, hashing only when the file changed."""
         st = path.stat()
         key = str(path.resolve())
         cached = self._entries.get(key)
-        if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
+        # Entries written before md5 was kept have 3 items: hashed once more, then cached.
+        if cached and len(cached) == 4 and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
             self.hits += 1
-            return st.st_size, cached[2]
+            return st.st_size, cached[2], cached[3]
         self.misses += 1
-        digest = sha256_file(path)
-        self._entries[key] = [st.st_size, st.st_mtime_ns, digest]
+        sha, md5 = file_digests(path)
+        self._entries[key] = [st.st_size, st.st_mtime_ns, sha, md5]
         self._dirty = True
-        return st.st_size, digest
+        return st.st_size, sha, md5
 
     def save(self) -> None:
         """Persist atomically; a cache that cannot be written only costs speed."""

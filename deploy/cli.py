@@ -27,7 +27,7 @@ from deploy.artifacts import default_cache_dir
 from deploy.errors import DeployError
 from deploy.plan import Plan
 from deploy.render import render
-from deploy.render.common import human_bytes
+from deploy.render.common import human_bytes, one_line
 from deploy.session import Session
 from deploy.sql import literal, qualified
 
@@ -284,8 +284,10 @@ def drift(
     with _session(opts, connection) as session:
         the_plan, _ = reconcile.plan(session, desired)
     if the_plan.is_empty:
+        # Warnings (e.g. a stage whose encryption differs and cannot be altered) show here too.
+        warnings = "".join(f"Warning: {one_line(w)}\n" for w in the_plan.warnings)
         _emit(
-            "No drift. The account matches the manifests.\n"
+            warnings + "No drift. The account matches the manifests.\n"
             if fmt is PlanFormat.text
             else _render(the_plan, fmt, opts),
             fmt.value,

@@ -7,14 +7,29 @@ functions, then deletions (functions, stages) and pruning of old versions.
 from __future__ import annotations
 
 import difflib
+import email.utils
 import hashlib
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from deploy import TOOL_NAME
-from deploy.observe import Observed, ObservedFunction, ObservedStage, split_tag, tag
+from deploy import TOOL_NAME, runtimes
+from deploy.packages import runtimes_offering, satisfying, split_spec, versions_for
 from deploy.plan import Action, Change, Kind, Plan, Upload
-from deploy.spec import MARKER_NAME, Desired, FunctionSpec, StageSpec, split_import
+from deploy.spec import MARKER_NAME, Desired, FunctionSpec, LocalFile, StageSpec, split_import
+from deploy.sql import argument_type
+from deploy.state import (
+    SNOWFLAKE_FULL,
+    Observed,
+    ObservedFunction,
+    ObservedStage,
+    RemoteFile,
+    listed_sizes,
+    plaintext_md5,
+    split_tag,
+    tag,
+)
 from deploy.units import human_bytes
 
 _COMPARED = (
@@ -120,6 +135,11 @@ def compare_function(want: dict[str, Any], have: ObservedFunction) -> list[str]:
     reasons: list[str] = []
     for key in _COMPARED:
         wanted = want_comment if key == "comment" else want[key]
+        if key == "args":
+            # DESCRIBE's signature prints no length or precision (VARCHAR(100) -> VARCHAR;
+            # Terraform provider pkg/sdk/testint/functions_integration_test.go): compare
+            # in that form. A changed length still moves the spec hash in the tag.
+            wanted = [[n, argument_type(t)] for n, t in wanted]
         if wanted == got[key]:
             continue
         if key == "imports":
@@ -160,7 +180,53 @@ def stage_delete(st: ObservedStage, reason: str) -> Change:
 
 
 def _stage_after(st: StageSpec) -> dict[str, Any]:
-    return {"database": st.database, "schema": st.schema, "name": st.name, "comment": f"{st.comment} {tag()}".strip()}
+    return {
+        "database": st.database,
+        "schema": st.schema,
+        "name": st.name,
+        "comment": f"{st.comment} {tag()}".strip(),
+        "encryption": st.encryption,
+    }
+
+
+def _stage_change(st: StageSpec, obs: ObservedStage | None) -> Change | None:
+    """Create a missing stage; take over an untagged one, or fix its comment (ALTER STAGE ... SET COMMENT)."""
+    if obs is None:
+        return Change(Action.CREATE, Kind.STAGE, st.fqn, ("it does not exist",), after=_stage_after(st))
+    user_comment, managed, _ = split_tag(obs.comment)
+    reasons = []
+    if not managed:
+        reasons.append(f"exists but is not managed by {TOOL_NAME}; taking it over: its comment gets the ownership tag")
+    if user_comment.strip() != st.comment.strip():
+        reasons.append(f"comment: {_short(user_comment)} -> {_short(st.comment)}")
+    if not reasons:
+        return None
+    before = {"database": obs.database, "schema": obs.schema, "name": obs.name, "comment": obs.comment}
+    return Change(Action.UPDATE, Kind.STAGE, st.fqn, tuple(reasons), before=before, after=_stage_after(st))
+
+
+def stage_warnings(desired: Desired, observed: Observed) -> list[str]:
+    """Stages whose encryption differs from the manifest's: reported, never changed.
+
+    Snowflake has no ALTER for an internal stage's encryption (CREATE STAGE internalStageParams;
+    the Terraform provider marks `encryption` ForceNew, pkg/resources/internal_stage.go; SnowDDL
+    re-creates, resolver/stage.py `_is_replace_required`). Re-creating would drop every version,
+    the live one included, so the tool leaves that to the user; LIST is read by the stage's real type.
+    """
+    out = []
+    for st in desired.stages.values():
+        obs = observed.stages.get(st.fqn)
+        if obs is None or obs.encryption is None or obs.encryption == st.encryption:
+            continue
+        keep = "full" if obs.encryption == SNOWFLAKE_FULL else "sse"
+        out.append(
+            f"{st.origin}.encryption: stage {st.fqn} is {obs.encryption}, the manifest asks for {st.encryption}; "
+            "Snowflake cannot change a stage's encryption in place, so it is left as it is and its files are "
+            f"compared by {obs.encryption}'s rules. To switch, give the stage a new name in the manifest (apply "
+            "creates it, moves the function to it, and drops the old one with --allow-destroy) or drop it by "
+            f"hand and apply; to keep it, set `encryption: {keep}`"
+        )
+    return out
 
 
 def _version_doc(st: StageSpec) -> dict[str, Any]:
@@ -177,6 +243,38 @@ def _uploads(st: StageSpec, names: set[str] | None = None) -> tuple[Upload, ...]
     return tuple(Upload(f.name, str(f.source), f.size, f.sha256) for f in st.files if names is None or f.name in names)
 
 
+def _file_drift(f: LocalFile, remote: RemoteFile, encryption: str | None) -> str | None:
+    """Why the listed ``remote`` is not ``f``, read by what LIST means on this stage; None when it matches.
+
+    Sizes compare by the stage's rule (FULL: padded ciphertext; SSE: exact); md5 only where LIST
+    shows the plaintext's (SSE, single part). Elsewhere the version's marker, uploaded last with
+    every file's sha256 and size, vouches for the content.
+    """
+    sizes = listed_sizes(f.size, encryption)
+    if remote.size not in sizes:
+        if encryption == SNOWFLAKE_FULL:
+            return (
+                f"{f.name}: LIST size {remote.size}, {sizes[0]} expected for {f.size} bytes "
+                f"({SNOWFLAKE_FULL} lists the padded ciphertext)"
+            )
+        return f"{f.name}: size {remote.size} -> {f.size}"
+    listed_md5 = plaintext_md5(remote.md5, f.size, encryption)
+    if listed_md5 and f.md5 and listed_md5 != f.md5:
+        return f"{f.name}: content differs from the local file (md5 {listed_md5} on the stage, {f.md5} here)"
+    return None
+
+
+def _marker_file(st: StageSpec) -> LocalFile:
+    content = st.marker_bytes()
+    return LocalFile(
+        MARKER_NAME,
+        Path(),
+        len(content),
+        hashlib.sha256(content).hexdigest(),
+        hashlib.md5(content, usedforsecurity=False).hexdigest(),
+    )
+
+
 def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | None:
     version = st.version
     there = obs.versions().get(version, {}) if obs else {}
@@ -191,6 +289,7 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | 
             after=_version_doc(st),
             uploads=_uploads(st),
         )
+    encryption = obs.encryption if obs else None
     reasons: list[str] = []
     to_upload: set[str] = set()
     for f in st.files:
@@ -198,14 +297,16 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | 
         if remote is None:
             reasons.append(f"missing file {f.name}")
             to_upload.add(f.name)
-        elif remote.size != f.size:
-            reasons.append(f"{f.name}: size {remote.size} -> {f.size}")
+        elif why := _file_drift(f, remote, encryption):
+            reasons.append(why)
             to_upload.add(f.name)
     wanted = {f.name for f in st.files} | {MARKER_NAME}
     extra = sorted(n for n in there if n not in wanted)
     reasons += [f"unexpected file {n} in a managed version" for n in extra]
     if MARKER_NAME not in there:
         reasons.append("completion marker missing: an earlier upload was interrupted; finishing it")
+    elif why := _file_drift(_marker_file(st), there[MARKER_NAME], encryption):
+        reasons.append(f"completion marker does not match the version's files ({why}); rewriting it")
     if not reasons:
         return None
     return Change(
@@ -219,12 +320,36 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | 
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _parse_time(text: str) -> datetime | None:
+    """LIST's last_modified, ``Fri, 1 Mar 2024 20:56:24 GMT`` (RFC 1123; snowflake-cli
+    tests/stage/test_diff.py DEFAULT_LAST_MODIFIED); ISO 8601 is read too."""
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _written_at(files: dict[str, RemoteFile]) -> datetime:
+    """When a version was last written: its newest file, normally the marker, uploaded last.
+
+    Parsed, never compared as text: "Thu, 29 Feb 2024" sorts after "Fri, 1 Mar 2024" as a string.
+    """
+    return max((t for f in files.values() if (t := _parse_time(f.last_modified)) is not None), default=_EPOCH)
+
+
 def _prune(st: StageSpec, obs: ObservedStage, protected: set[str]) -> list[Change]:
     versions = obs.versions()
     current = st.version
     complete = [v for v, files in versions.items() if v != current and MARKER_NAME in files]
     # Newest first by upload time; the version name breaks ties deterministically.
-    complete.sort(key=lambda v: (max(f.last_modified for f in versions[v].values()), v), reverse=True)
+    complete.sort(key=lambda v: (_written_at(versions[v]), v), reverse=True)
     keep = set(complete[: max(st.keep_versions - 1, 0)]) | protected | {current}
     out = []
     for v in sorted(versions):
@@ -267,8 +392,8 @@ def diff(desired: Desired, observed: Observed) -> Plan:
                 )
             )
     for st in desired.stages.values():
-        if st.fqn not in observed.stages:
-            changes.append(Change(Action.CREATE, Kind.STAGE, st.fqn, ("it does not exist",), after=_stage_after(st)))
+        if (c := _stage_change(st, observed.stages.get(st.fqn))) is not None:
+            changes.append(c)
     for st in desired.stages.values():
         if (c := _stage_version_change(st, observed.stages.get(st.fqn))) is not None:
             changes.append(c)
@@ -298,11 +423,10 @@ def diff(desired: Desired, observed: Observed) -> Plan:
         if fqn not in desired.stages and obs.managed:
             changes.append(stage_delete(obs, gone))
 
-    # Versions imported by functions this run leaves alone must survive pruning.
+    # Versions a live function imports survive pruning, also when this run moves it to a
+    # new version: until the replace has run (or if it fails) they are what it serves.
     protected: dict[str, set[str]] = {}
-    for identity, fn in observed.functions.items():
-        if identity in desired.functions:
-            continue
+    for fn in observed.functions.values():
         for imp in fn.imports:
             stage, version, _ = split_import(imp)
             protected.setdefault(stage, set()).add(version)
@@ -310,36 +434,66 @@ def diff(desired: Desired, observed: Observed) -> Plan:
         if (obs := observed.stages.get(st.fqn)) is not None:
             changes.extend(_prune(st, obs, protected.get(st.fqn, set())))
 
-    return Plan(tuple(changes), observed.fingerprint(), tuple(package_warnings(desired, observed)))
+    warnings = [*runtime_warnings(desired), *package_warnings(desired, observed), *stage_warnings(desired, observed)]
+    return Plan(tuple(changes), observed.fingerprint(), tuple(warnings))
+
+
+def runtime_warnings(desired: Desired) -> list[str]:
+    """Functions on a runtime Snowflake has deprecated (still deployable; see deploy.runtimes)."""
+    return [f"{fn.origin}.runtime: {why}" for fn in desired.functions.values() if (why := runtimes.warning(fn.runtime))]
 
 
 def package_warnings(desired: Desired, observed: Observed) -> list[str]:
+    out = [
+        f"{fn.origin}.packages: Python {fn.runtime} installs PACKAGES from Snowflake's PyPI repository by default, "
+        "not the Anaconda channel (docs: bcr-2325): use PyPI names (torch, not pytorch); not checked here"
+        for fn in desired.functions.values()
+        if fn.packages and runtimes.pypi_packages(fn.runtime)
+    ]
     if observed.packages is None and any(f.packages for f in desired.functions.values()):
-        return ["the Snowflake channel (INFORMATION_SCHEMA.PACKAGES) could not be read; packages were not checked"]
-    return []
+        out.append("the Snowflake channel (INFORMATION_SCHEMA.PACKAGES) could not be read; packages were not checked")
+    return out
+
+
+def _shown_versions(versions: list[str]) -> str:
+    return ", ".join(versions[-8:]) + (f" (and {len(versions) - 8} older)" if len(versions) > 8 else "")
 
 
 def package_problems(desired: Desired, observed: Observed) -> list[str]:
-    """Packages the channel does not offer, as manifest problems (conda names: pytorch, not torch)."""
+    """Packages the channel does not offer for the function's runtime, as manifest problems.
+
+    Checked per runtime: INFORMATION_SCHEMA.PACKAGES has one row per package version per
+    Python version (docs: bcr-bundles/2023_04/bcr-1094), and CREATE FUNCTION resolves
+    PACKAGES for its RUNTIME_VERSION only. Found at plan, before anything is uploaded.
+    """
     if observed.packages is None:
         return []
     problems = []
     for fn in desired.functions.values():
+        if runtimes.pypi_packages(fn.runtime):
+            continue  # not the Anaconda channel: see package_warnings
         for pkg in fn.packages:
-            name, _, version = pkg.partition("==")
-            versions = observed.packages.get(name.lower())
+            name, specifier = split_spec(pkg)
+            rows = observed.packages.get(name)
             where = f"{fn.origin}.packages"
-            if versions is None:
+            if rows is None:
                 known = list(observed.packages)
-                hint = difflib.get_close_matches(name.lower(), known, n=1)
-                alias = {"torch": "pytorch"}.get(name.lower())
+                hint = difflib.get_close_matches(name, known, n=1)
+                alias = {"torch": "pytorch"}.get(name)
                 did = alias or (hint[0] if hint else None)
                 problems.append(
                     f"{where}: {name!r} is not in Snowflake's Anaconda channel for Python"
                     + (f"; did you mean {did!r}?" if did else "; check INFORMATION_SCHEMA.PACKAGES")
                 )
-            elif version and version not in versions:
-                problems.append(
-                    f"{where}: {name}=={version} is not in the channel; available: {', '.join(versions[-8:])}"
-                )
+                continue
+            offered = versions_for(rows, fn.runtime)
+            if satisfying(offered, specifier):
+                continue
+            elsewhere = [r for r in runtimes_offering(rows, specifier) if r != fn.runtime]
+            there = f"; available for Python {fn.runtime}: {_shown_versions(offered)}" if offered else ""
+            also = f"; offered for Python {', '.join(elsewhere)}" if elsewhere else ""
+            problems.append(
+                f"{where}: {pkg} is not offered for Python {fn.runtime} in Snowflake's channel"
+                f" (INFORMATION_SCHEMA.PACKAGES){there}{also}"
+            )
     return problems

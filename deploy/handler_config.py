@@ -73,4 +73,4 @@ def materialize(settings: Mapping[str, Any], cache_dir: Path) -> LocalFile:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
         os.replace(tmp, path)
-    return LocalFile(CONFIG_NAME, path, len(content), digest)
+    return LocalFile(CONFIG_NAME, path, len(content), digest, hashlib.md5(content, usedforsecurity=False).hexdigest())

@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 
+from deploy import runtimes
 from deploy.artifacts import HashCache
 from deploy.confine import OutsideRoots, Roots, project_root
 from deploy.errors import ManifestInvalid
@@ -37,6 +38,10 @@ from deploy.sql import SqlTypeError, canonical_type
 from deploy.text import shown, unsafe_chars
 
 DEFAULT_KEEP_VERSIONS = 2
+# Manifest `encryption:` -> CREATE STAGE ... ENCRYPTION = (TYPE = ...). SSE by default, as
+# snowflake-cli creates the stages it uploads to (src/snowflake/cli/_plugins/apps/manager.py
+# `create_stage`, nativeapp/sf_sql_facade.py `create_stage`: "Default is Snowflake SSE").
+STAGE_ENCRYPTION = {"sse": "SNOWFLAKE_SSE", "full": "SNOWFLAKE_FULL"}
 # Names Snowflake keeps for itself: every database has a read-only INFORMATION_SCHEMA
 # (docs: sql-reference/info-schema), and SNOWFLAKE is the system-defined shared database.
 RESERVED_SCHEMAS = frozenset({"INFORMATION_SCHEMA"})
@@ -79,6 +84,14 @@ def _value(instance: Any) -> str:
 
 
 def _message(err: jsonschema.ValidationError) -> str:
+    path = tuple(err.absolute_path)
+    if err.validator == "enum" and path[-1:] == ("runtime",) and (why := runtimes.refusal(err.instance)):
+        return why  # a retired runtime says so, not just "is not one of"
+    if err.validator == "pattern" and "packages" in path[-2:-1]:
+        return (
+            f"{_value(err.instance)} does not match a PACKAGES entry: name, name==2.5.1, name==2.*, name>=2.1 "
+            "or several joined by commas (name>=2.1,<3); operators ==, <=, >=, <, >"
+        )
     if err.validator == "pattern" and "identifier" in str(err.schema.get("description", "")):
         return f"{_value(err.instance)} is not a valid identifier (letters, digits, _ and $; not starting with a digit)"
     if err.validator == "pattern":
@@ -183,8 +196,8 @@ def _collect_files(
             if not os.access(source, os.R_OK):
                 problems.append(f"{where}: {source} is not readable")
                 continue
-            size, digest = hashes.digest(source)
-            files[p.name] = LocalFile(p.name, source, size, digest)
+            size, digest, md5 = hashes.digests(source)
+            files[p.name] = LocalFile(p.name, source, size, digest, md5)
     return tuple(sorted(files.values(), key=lambda f: f.name))
 
 
@@ -219,7 +232,14 @@ def _build(
             continue
         files = _collect_files(doc, roots, path, body["files"], hashes, problems)
         stages[name.upper()] = StageSpec(
-            db, schema, name.upper(), body.get("comment", ""), files, keep, doc.origin(path)
+            db,
+            schema,
+            name.upper(),
+            body.get("comment", ""),
+            files,
+            keep,
+            doc.origin(path),
+            STAGE_ENCRYPTION[body.get("encryption", "sse")],
         )
     generated = _add_handler_configs(doc, stages, hashes, problems)
     functions: dict[str, FunctionSpec] = {}

@@ -7,118 +7,27 @@ fixtures shaped like Snowflake's documented outputs.
 from __future__ import annotations
 
 import ast
-import hashlib
-import json
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from deploy import TOOL_NAME
 from deploy.errors import SnowflakeError
+from deploy.packages import split_spec, version_key
 from deploy.session import Session
-from deploy.spec import MARKER_NAME, Desired, is_version_name
-from deploy.sql import canonical_type, like_pattern, literal, qualified, stage_location
+from deploy.spec import MARKER_NAME, Desired
+from deploy.sql import argument_type, described_type, like_pattern, literal, qualified, stage_location
 
-# The machine-readable ownership tag carried at the end of a COMMENT.
-TAG_RE = re.compile(r"\s*\[" + re.escape(TOOL_NAME) + r"(?: spec=(?P<spec>[0-9a-f]+))?\]\s*$")
-
-
-def tag(spec_hash: str | None = None) -> str:
-    return f"[{TOOL_NAME}" + (f" spec={spec_hash}" if spec_hash else "") + "]"
-
-
-def split_tag(comment: str | None) -> tuple[str, bool, str | None]:
-    """(user comment, managed?, spec hash) of a COMMENT."""
-    comment = comment or ""
-    m = TAG_RE.search(comment)
-    if not m:
-        return comment, False, None
-    return comment[: m.start()], True, m.group("spec")
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    path: str  # relative to the stage root, e.g. "3f2a9c1b4d5e6f70/model.safetensors"
-    size: int
-    md5: str | None
-    last_modified: str
-
-
-@dataclass(frozen=True)
-class ObservedStage:
-    database: str
-    schema: str
-    name: str
-    comment: str
-    files: tuple[RemoteFile, ...]
-
-    @property
-    def fqn(self) -> str:
-        return f"{self.database}.{self.schema}.{self.name}"
-
-    @property
-    def managed(self) -> bool:
-        return split_tag(self.comment)[1]
-
-    def versions(self) -> dict[str, dict[str, RemoteFile]]:
-        """Managed version folders -> {file name: file}."""
-        out: dict[str, dict[str, RemoteFile]] = {}
-        for f in self.files:
-            head, _, rest = f.path.partition("/")
-            if rest and "/" not in rest and is_version_name(head):
-                out.setdefault(head, {})[rest] = f
-        return out
-
-    def foreign_files(self) -> list[RemoteFile]:
-        managed = {f.path for files in self.versions().values() for f in files.values()}
-        return [f for f in self.files if f.path not in managed]
-
-
-@dataclass(frozen=True)
-class ObservedFunction:
-    database: str
-    schema: str
-    name: str
-    args: tuple[tuple[str, str], ...]  # (name, canonical type)
-    returns: str
-    language: str
-    runtime: str
-    handler: str
-    packages: tuple[str, ...]
-    imports: tuple[str, ...]  # normalised stage paths, see normalize_import
-    null_handling: str
-    volatility: str
-    body: str
-    comment: str
-
-    @property
-    def identity(self) -> str:
-        return f"{self.database}.{self.schema}.{self.name}({', '.join(t.split('(')[0] for _, t in self.args)})"
-
-    @property
-    def managed(self) -> bool:
-        return split_tag(self.comment)[1]
-
-
-@dataclass(frozen=True)
-class Observed:
-    databases: frozenset[str]
-    schemas: frozenset[tuple[str, str]]
-    stages: dict[str, ObservedStage]
-    functions: dict[str, ObservedFunction]
-    packages: dict[str, tuple[str, ...]] | None = field(default=None)  # None: could not be read
-
-    def fingerprint(self) -> str:
-        """A digest of everything observed; a saved plan applies only while it is unchanged."""
-        doc = {
-            "databases": sorted(self.databases),
-            "schemas": sorted(list(s) for s in self.schemas),
-            "stages": {k: asdict(v) for k, v in sorted(self.stages.items())},
-            "functions": {k: asdict(v) for k, v in sorted(self.functions.items())},
-        }
-        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
+# The model lives in deploy.state (pure); re-exported for existing importers.
+from deploy.state import (
+    TAG_RE,
+    Observed,
+    ObservedFunction,
+    ObservedStage,
+    RemoteFile,
+    split_tag,
+    stage_encryption,
+    tag,
+)
 
 # --- parsers of Snowflake outputs (pure) ---------------------------------------------------
 
@@ -126,9 +35,10 @@ class Observed:
 def parse_list(rows: Iterable[dict[str, Any]], stage_name: str) -> tuple[RemoteFile, ...]:
     """LIST @stage rows -> files relative to the stage root.
 
-    Snowflake prints ``name`` as ``<stage name, lower-case>/<path>``. The md5 is
-    kept for display only: on encrypted stages it is not the plaintext md5, and
-    multipart uploads show ``<md5>-<parts>``.
+    Snowflake prints ``name`` as ``<stage name, lower-case>/<path>``. Size and md5
+    are kept as listed; what they say depends on the stage's encryption
+    (deploy.state.listed_sizes, plaintext_md5): padded ciphertext on SNOWFLAKE_FULL,
+    the file's own on SNOWFLAKE_SSE, ``<md5>-<parts>`` for multipart uploads.
     """
     out = []
     prefix = stage_name.lower() + "/"
@@ -139,17 +49,75 @@ def parse_list(rows: Iterable[dict[str, Any]], stage_name: str) -> tuple[RemoteF
     return tuple(sorted(out, key=lambda f: f.path))
 
 
-_ARGUMENTS_RE = re.compile(r"^\s*(?P<name>.+?)\((?P<args>.*?)\)\s+RETURN\s+(?P<ret>.+?)\s*$", re.IGNORECASE)
+def _find_outside_quotes(text: str, char: str, start: int = 0) -> int:
+    """Index of the first ``char`` at or after ``start`` outside double quotes, or -1."""
+    quoted = False
+    for i in range(start, len(text)):
+        if text[i] == '"':
+            quoted = not quoted
+        elif text[i] == char and not quoted:
+            return i
+    return -1
 
 
-def parse_show_arguments(arguments: str) -> tuple[str, tuple[str, ...], str]:
-    """``SUMMARIZE(VARCHAR) RETURN VARCHAR`` -> (name, arg types, return type)."""
-    m = _ARGUMENTS_RE.match(arguments)
+def _closing_paren(text: str, open_at: int) -> int:
+    """Index of the parenthesis closing the one at ``open_at`` (quotes respected), or -1."""
+    depth, quoted = 0, False
+    for i in range(open_at, len(text)):
+        ch = text[i]
+        if ch == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+_RETURN_RE = re.compile(r"^\s+RETURN\s+(?P<ret>\S.*?)\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def _shown_type(text: str) -> str:
+    """One argument of SHOW's ``arguments``: upper case, whitespace collapsed, DEFAULT marker dropped.
+
+    An optional argument is printed ``DEFAULT NUMBER`` (Terraform provider
+    pkg/sdk/identifier_parsers.go ParseFunctionArgumentsFromString; SnowDDL
+    snowddl/resolver/_utils.py dtypes_from_arguments); the 2024_01 bundle notes show
+    ``BOOLEAN DEFAULT`` and, before it, ``[, BOOLEAN]`` (docs: bcr-bundles/2024_01/bcr-1508).
+    """
+    t = " ".join(text.upper().split())
+    t = t.removeprefix("DEFAULT ").removesuffix(" DEFAULT")
+    return t
+
+
+def parse_show_arguments(arguments: str, name: str | None = None) -> tuple[str, tuple[str, ...], str]:
+    """``SUMMARIZE(VARCHAR) RETURN VARCHAR`` -> (name, argument types as printed, return type).
+
+    Types keep what SHOW prints: the base type today (``NUMBER`` for NUMBER(36,2)), the full
+    type once bundle 2025_03's change is enabled (``NUMBER(20,0)``, ``VARCHAR(100)``; docs:
+    bcr-bundles/un-bundled/bcr-1944), ``VECTOR(FLOAT, 256)`` always. Either spelling resolves
+    in DESCRIBE FUNCTION; `sql.argument_type` reduces them to the function's identity. The
+    return type may hold spaces and parentheses (``TABLE (PRICE FLOAT, THIRD VARCHAR)``).
+    ``name``, the row's ``name`` column, locates the argument list when the name itself holds
+    parentheses (a quoted identifier).
+    """
+    text = arguments.strip()
+    open_at = len(name) if name and text.startswith(name + "(") else _find_outside_quotes(text, "(")
+    close_at = _closing_paren(text, open_at) if open_at > 0 else -1
+    m = _RETURN_RE.match(text[close_at + 1 :]) if close_at > 0 else None
     if not m:
         raise ValueError(f"unrecognised SHOW FUNCTIONS arguments: {arguments!r}")
-    raw = m.group("args").replace("[", "").replace("]", "")
-    types = tuple(t.strip().upper() for t in raw.split(",") if t.strip())
-    return m.group("name").strip().strip('"'), types, m.group("ret").strip().upper()
+    fn = text[:open_at].strip()
+    if len(fn) > 1 and fn.startswith('"') and fn.endswith('"'):
+        fn = fn[1:-1].replace('""', '"')
+    # Before bundle 2024_01, optional arguments were bracketed: `VARCHAR [, BOOLEAN]`.
+    inner = text[open_at + 1 : close_at].replace("[", "").replace("]", "")
+    types = tuple(t for t in (_shown_type(p) for p in _split_top(inner)) if t)
+    return fn, types, " ".join(m.group("ret").upper().split())
 
 
 def _split_top(s: str) -> list[str]:
@@ -175,14 +143,25 @@ def _split_top(s: str) -> list[str]:
 
 
 def parse_signature(signature: str) -> tuple[tuple[str, str], ...]:
-    """DESCRIBE's ``(TEXT VARCHAR, N NUMBER(38,0))`` -> ((name, canonical type), ...)."""
+    """DESCRIBE's ``(TEXT VARCHAR, N NUMBER)`` -> ((name, type as the signature prints it), ...).
+
+    The signature drops length and precision (VARCHAR(100) shows as VARCHAR, NUMBER(36,2)
+    as NUMBER; Terraform provider pkg/sdk/testint/functions_integration_test.go), so types
+    are reduced to that form whatever a given account prints (`sql.argument_type`).
+    """
     inner = signature.strip()
     if inner.startswith("(") and inner.endswith(")"):
         inner = inner[1:-1]
     out = []
     for part in _split_top(inner):
-        name, _, typ = part.partition(" ")
-        out.append((name.strip('"').upper(), canonical_type(typ.strip())))
+        if part.startswith('"'):
+            end = part.find('"', 1)
+            while end != -1 and part[end + 1 : end + 2] == '"':  # "" inside a quoted name
+                end = part.find('"', end + 2)
+            name, typ = part[1:end].replace('""', '"'), part[end + 1 :]
+        else:
+            name, _, typ = part.partition(" ")
+        out.append((name.upper(), argument_type(typ.strip())))
     return tuple(out)
 
 
@@ -257,7 +236,7 @@ def parse_describe(
         schema=schema,
         name=name,
         args=parse_signature(str(props.get("signature") or "()")),
-        returns=canonical_type(returns) if returns else "",
+        returns=described_type(returns) if returns else "",
         language=str(props.get("language") or "").upper(),
         runtime=str(props.get("runtime_version") or ""),
         handler=str(props.get("handler") or ""),
@@ -301,16 +280,21 @@ def observe(session: Session, desired: Desired) -> Observed:
             if (db, sc, name) not in wanted_stages and not split_tag(comment)[1]:
                 continue  # foreign stage: not ours to look into
             files = parse_list(session.query(f"LIST {stage_location(db, sc, name)}"), name)
-            st = ObservedStage(db, sc, name, comment, files)
+            st = ObservedStage(db, sc, name, comment, files, stage_encryption(row.get("type")))
             stages[st.fqn] = st
         for row in session.query(f"SHOW USER FUNCTIONS IN SCHEMA {qualified(db, sc)}"):
             if str(row.get("catalog_name", db)) != db or str(row.get("schema_name", sc)) != sc:
                 continue
             if str(row.get("language", "PYTHON")).upper() != "PYTHON":
                 continue
-            name, types, _ = parse_show_arguments(str(row["arguments"]))
-            identity = f"{db}.{sc}.{name}({', '.join(t.split('(')[0] for t in types)})"
             comment = str(row.get("description") or "")
+            try:
+                name, types, _ = parse_show_arguments(str(row["arguments"]), str(row.get("name") or ""))
+            except ValueError:
+                if split_tag(comment)[1]:
+                    raise
+                continue  # a foreign function this parser cannot read is none of our business
+            identity = f"{db}.{sc}.{name}({', '.join(argument_type(t) for t in types)})"
             if identity not in desired.functions and not split_tag(comment)[1]:
                 continue  # foreign function
             rows = session.query(f"DESCRIBE FUNCTION {qualified(db, sc, name)}({', '.join(types)})")
@@ -319,27 +303,51 @@ def observe(session: Session, desired: Desired) -> Observed:
     return Observed(frozenset(databases), frozenset(schemas), stages, functions, _packages(session, desired, databases))
 
 
-def _packages(session: Session, desired: Desired, databases: set[str]) -> dict[str, tuple[str, ...]] | None:
-    """Versions per package in the Snowflake channel, for the packages the manifests name."""
-    names = sorted({p.split("==")[0].lower() for f in desired.functions.values() for p in f.packages})
+def _packages(
+    session: Session, desired: Desired, databases: set[str]
+) -> dict[str, tuple[tuple[str, str | None], ...]] | None:
+    """(version, runtime) rows per package in the Snowflake channel, for the packages the manifests name.
+
+    RUNTIME_VERSION gives one row per package version per Python runtime (docs:
+    release-notes/bcr-bundles/2023_04/bcr-1094); a view without the column is read
+    again without it, its versions then counting for every runtime.
+    """
+    names = sorted({split_spec(p)[0] for f in desired.functions.values() for p in f.packages})
     if not names:
         return {}
     # The target database's view when it exists; SNOWFLAKE's shared one on a fresh account.
     sources = [f"{qualified(db)}.INFORMATION_SCHEMA.PACKAGES" for db in sorted(databases)]
     sources += ["SNOWFLAKE.INFORMATION_SCHEMA.PACKAGES", "INFORMATION_SCHEMA.PACKAGES"]
     where = f"WHERE language = 'python' AND package_name IN ({', '.join(literal(n) for n in names)})"
+    rows: list[dict[str, Any]] | None = None
     for source in sources:
-        try:
-            rows = session.query(f"SELECT package_name, version FROM {source} {where}")
+        for columns in ("package_name, version, runtime_version", "package_name, version"):
+            try:
+                rows = session.query(f"SELECT {columns} FROM {source} {where}")
+                break
+            except SnowflakeError:
+                continue
+        if rows is not None:
             break
-        except SnowflakeError:
-            continue
-    else:
+    if rows is None:
         return None  # the channel could not be read: packages go unchecked, with a warning
-    out: dict[str, list[str]] = {}
+    out: dict[str, set[tuple[str, str | None]]] = {}
     for r in rows:
-        out.setdefault(str(r["package_name"]).lower(), []).append(str(r["version"]))
-    return {k: tuple(sorted(v)) for k, v in out.items()}
+        runtime = r.get("runtime_version")
+        out.setdefault(str(r["package_name"]).lower(), set()).add(
+            (str(r["version"]), str(runtime) if runtime is not None else None)
+        )
+    return {k: tuple(sorted(v, key=lambda row: (version_key(row[0]), row[1] or ""))) for k, v in out.items()}
 
 
-__all__ = ["MARKER_NAME", "Observed", "ObservedFunction", "ObservedStage", "RemoteFile", "observe"]
+__all__ = [
+    "MARKER_NAME",
+    "TAG_RE",
+    "Observed",
+    "ObservedFunction",
+    "ObservedStage",
+    "RemoteFile",
+    "observe",
+    "split_tag",
+    "tag",
+]

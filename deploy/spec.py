@@ -37,6 +37,7 @@ class LocalFile:
     source: Path
     size: int
     sha256: str
+    md5: str = ""  # compared with LIST's md5 where that is the plaintext's (SSE stages); "" unknown
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class StageSpec:
     files: tuple[LocalFile, ...]
     keep_versions: int  # complete versions kept on the stage, the current one included
     origin: Origin = field(compare=False)
+    encryption: str = "SNOWFLAKE_SSE"  # ENCRYPTION TYPE the tool creates the stage with
 
     @property
     def fqn(self) -> str:

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from deploy.diff import function_properties
-from deploy.observe import Observed, ObservedFunction, ObservedStage, RemoteFile
 from deploy.spec import MARKER_NAME, Arg, Desired, FunctionSpec, ImportRef, LocalFile, Origin, StageSpec
+from deploy.state import SNOWFLAKE_SSE, Observed, ObservedFunction, ObservedStage, RemoteFile
 
 ORIGIN = Origin("m.yaml", 1, "x")
 
@@ -35,13 +35,16 @@ def desired(*stages: StageSpec, packages=("pytorch",)) -> Desired:
 
 
 def remote(st: StageSpec, *, marker=True, when="2026-11-01") -> list[RemoteFile]:
+    """LIST rows of a complete upload of ``st`` as an SSE stage shows them: exact sizes (md5 left out)."""
     files = [RemoteFile(f"{st.version}/{f.name}", f.size, None, when) for f in st.files]
-    return files + ([RemoteFile(f"{st.version}/{MARKER_NAME}", 100, None, when)] if marker else [])
+    return files + ([RemoteFile(f"{st.version}/{MARKER_NAME}", len(st.marker_bytes()), None, when)] if marker else [])
 
 
-def observed_from(d: Desired, extra_files=None, functions=None, packages=None) -> Observed:
+def observed_from(d: Desired, extra_files=None, functions=None, packages=None, encryption=SNOWFLAKE_SSE) -> Observed:
     stages = {
-        s.fqn: ObservedStage("DB", "S", s.name, "[t5-deploy]", tuple(remote(s) + (extra_files or {}).get(s.name, [])))
+        s.fqn: ObservedStage(
+            "DB", "S", s.name, "[t5-deploy]", tuple(remote(s) + (extra_files or {}).get(s.name, [])), encryption
+        )
         for s in d.stages.values()
     }
     fns = functions
@@ -65,7 +68,8 @@ def observed_from(d: Desired, extra_files=None, functions=None, packages=None) -
                 "",
                 p["comment"],
             )
-    return Observed(frozenset({"DB"}), frozenset({("DB", "S")}), stages, fns, packages or {"pytorch": ("2.5.1",)})
+    channel = packages or {"pytorch": (("2.5.1", "3.11"),)}  # (version, runtime) rows
+    return Observed(frozenset({"DB"}), frozenset({("DB", "S")}), stages, fns, channel)
 
 
 MODEL = stage("T5_P_MODEL", ("config.json", "c"), ("model.safetensors", "m"))

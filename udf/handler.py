@@ -115,6 +115,20 @@ NUM_THREADS_ENV = "T5_NUM_THREADS"  # local override of `threads`
 CONFIG_NAME = "udf_config.json"  # deploy.handler_config writes it under this name
 CONFIG_ENV = "T5_UDF_CONFIG"
 QUANTIZE_CHOICES = tuple(SETTINGS_SCHEMA["properties"]["quantize"]["enum"])
+# Snowflake's limit on one call of a Python handler (docs: developer-guide/udf/python/
+# udf-python-batch, "Setting a target batch size": calls "must execute within a time limit,
+# which is 180 seconds"). The model load on a process's first call counts against it. The
+# margin leaves room for what Snowflake times around the call (moving the batch in and out).
+CALL_LIMIT_S = 180
+CALL_MARGIN_S = 20
+CALL_BUDGET_S = CALL_LIMIT_S - CALL_MARGIN_S
+CALL_BUDGET_ENV = "T5_CALL_BUDGET_S"  # tests: a tiny budget
+# A sub-batch is started only if its rows, at the per-row time measured so far, fit in what is
+# left of the budget with this factor to spare (longer texts, a slower node).
+ESTIMATE_SAFETY = 1.25
+# Rows of a process's first sub-batch, before any per-row time is known: small, so that a
+# setting that cannot fit is found after a few rows, not when Snowflake cancels the call.
+PROBE_ROWS = 8
 # A SentencePiece piece spans at most 16 characters, so text cut at this many
 # characters per allowed token still fills every token the model reads; the cut
 # only spares the tokenizer megabytes it would throw away.
@@ -217,6 +231,26 @@ class LoadedModel:
 
 _loaded: LoadedModel | None = None
 _load_lock = threading.Lock()
+# Seconds per row of the last sub-batch in this process: the estimate for the next one.
+_seconds_per_row: float | None = None
+
+
+class CallBudgetExceeded(RuntimeError):
+    """A call stopped because its remaining rows could not finish within Snowflake's time limit."""
+
+
+def call_budget() -> float:
+    """Seconds one call may take: CALL_BUDGET_S, or `T5_CALL_BUDGET_S` when set."""
+    override = os.environ.get(CALL_BUDGET_ENV)
+    if not override:
+        return float(CALL_BUDGET_S)
+    try:
+        budget = float(override)
+    except ValueError:
+        raise ValueError(f"{CALL_BUDGET_ENV} must be a number of seconds, got {override!r}") from None
+    if not budget > 0:
+        raise ValueError(f"{CALL_BUDGET_ENV} must be positive, got {override!r}")
+    return budget
 
 
 def artifact_directories() -> tuple[Path, Path]:
@@ -412,7 +446,16 @@ def _generate_isolating_failures(loaded: LoadedModel, texts: list[str]) -> list[
 
 
 def summarize_texts(texts: Sequence[str | None]) -> list[str | None]:
-    """Summaries for `texts`, in order: None stays None, blank text gives "", a row that fails gives None."""
+    """Summaries for `texts`, in order: None stays None, blank text gives "", a row that fails gives None.
+
+    Rows go to generate() in sub-batches of at most max_batch_size (PROBE_ROWS first, while
+    this process has no timing yet). Before each sub-batch the call checks that it fits in
+    what is left of `call_budget()`, counted from the call's start (model load included) at
+    the per-row time measured so far; when it does not, the call raises CallBudgetExceeded
+    naming what to change, rather than being cancelled by Snowflake with nothing to go on.
+    """
+    global _seconds_per_row
+    started = time.monotonic()
     summaries: list[str | None] = []
     pending: list[tuple[int, str]] = []
     for position, text in enumerate(texts):
@@ -427,14 +470,44 @@ def summarize_texts(texts: Sequence[str | None]) -> list[str | None]:
     if not pending:
         return summaries
 
+    budget = call_budget()
     loaded = get_model()
+    load_seconds = time.monotonic() - started
     step = loaded.settings.max_batch_size
-    for start in range(0, len(pending), step):
-        chunk = pending[start : start + step]
+    done = 0
+    while done < len(pending):
+        rate = _seconds_per_row
+        size = min(step, len(pending) - done, PROBE_ROWS if rate is None else step)
+        elapsed = time.monotonic() - started
+        needed = 0.0 if rate is None else size * rate * ESTIMATE_SAFETY
+        if elapsed + needed > budget:
+            if rate is None:
+                why = f"loading the model took {load_seconds:.1f} s"
+            else:
+                why = f"the next {size} rows would need about {needed:.1f} s more at {rate:.2f} s per row"
+            raise CallBudgetExceeded(
+                _over_budget(loaded.settings, done, len(pending), elapsed, load_seconds, budget, why)
+            )
+        chunk = pending[done : done + size]
+        sub_started = time.monotonic()
         results = _generate_isolating_failures(loaded, [text for _, text in chunk])
+        _seconds_per_row = (time.monotonic() - sub_started) / size
         for (position, _), summary in zip(chunk, results, strict=True):
             summaries[position] = summary
+        done += size
     return summaries
+
+
+def _over_budget(
+    settings: Settings, done: int, total: int, elapsed: float, load: float, budget: float, why: str
+) -> str:
+    return (
+        f"summarize stopped to stay within Snowflake's {CALL_LIMIT_S} s limit on one handler call "
+        f"(budget {budget:g} s): {done} of {total} rows were summarized in {elapsed:.1f} s "
+        f"(model load {load:.1f} s included) and {why}. No row was returned; lower max_batch_size "
+        f"(now {settings.max_batch_size}), max_new_tokens (now {settings.max_new_tokens}) or num_beams "
+        f"(now {settings.num_beams}) in the function's settings."
+    )
 
 
 def _as_text(value: object) -> str | None:
