@@ -13,9 +13,10 @@ from pathlib import Path
 
 from deploy.artifacts import HashCache
 from deploy.errors import PlanStale, PolicyViolation
+from deploy.names import FunctionIdentity, StagePath
 from deploy.plan import Action, Change, Kind, Plan
 from deploy.session import Session
-from deploy.spec import MARKER_NAME, LocalFile, marker_content, split_import
+from deploy.spec import MARKER_NAME, LocalFile, marker_content
 from deploy.sql import argument_type, ident, literal, put_source, qualified, remove_statement, stage_location
 from deploy.text import one_line
 
@@ -52,9 +53,10 @@ def _function_ddl(a: dict) -> str:
     args = ", ".join(f"{ident(n)} {t}" for n, t in a["args"])
     imports = []
     for imp in a["imports"]:
-        stage, version, file = split_import(imp)
-        db, sc, st = stage.split(".")
-        imports.append(literal(stage_location(db, sc, st, f"{version}/{file}" if version else file)))
+        # Imports are normalised paths of declared stages (identifier names, stored upper-case),
+        # which read back as written: @DB.S.LLM/<version>/<file>.
+        path = StagePath.parse(imp)
+        imports.append(literal(stage_location(*path.stage.parts, path.path)))
     packages = ", ".join(literal(p) for p in a["packages"])
     return (
         f"CREATE OR REPLACE FUNCTION {qualified(a['database'], a['schema'], a['name'])}({args})"
@@ -68,8 +70,8 @@ def _function_ddl(a: dict) -> str:
 
 
 def _drop_function(b: dict) -> str:
-    types = ", ".join(argument_type(t) for _, t in b["args"])
-    return f"DROP FUNCTION IF EXISTS {qualified(b['database'], b['schema'], b['name'])}({types})"
+    identity = FunctionIdentity.of(b["database"], b["schema"], b["name"], (argument_type(t) for _, t in b["args"]))
+    return f"DROP FUNCTION IF EXISTS {identity.sql}"
 
 
 def compile_change(change: Change, marker_dir: Path) -> list[Step]:

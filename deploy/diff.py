@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import TOOL_NAME, runtimes
+from deploy.names import FQN, StagePath
 from deploy.packages import runtimes_offering, satisfying, split_spec, versions_for
 from deploy.plan import Action, Change, Kind, Plan, Upload
 from deploy.spec import MARKER_NAME, Desired, FunctionSpec, LocalFile, StageSpec, split_import
@@ -47,6 +48,11 @@ _COMPARED = (
 )
 
 
+def _import_path(st: StageSpec, file: str) -> str:
+    """Where ``file`` of ``st``'s current version is imported from, normalised as observe reads it back."""
+    return StagePath(FQN(st.database, st.schema, st.name), f"{st.version}/{file}").normalized
+
+
 def function_properties(fn: FunctionSpec, stages: dict[str, StageSpec]) -> dict[str, Any]:
     """Everything CREATE FUNCTION renders, normalised as DESCRIBE FUNCTION is parsed.
 
@@ -64,7 +70,7 @@ def function_properties(fn: FunctionSpec, stages: dict[str, StageSpec]) -> dict[
         "runtime": fn.runtime,
         "handler": fn.handler,
         "packages": sorted(p.lower() for p in fn.packages),
-        "imports": sorted(f"@{ref.stage}/{stages[ref.stage].version}/{ref.file}" for ref in fn.imports),
+        "imports": sorted(_import_path(stages[ref.stage], ref.file) for ref in fn.imports),
         "null_handling": fn.null_handling,
         "volatility": fn.volatility,
         "body": "",

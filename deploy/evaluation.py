@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from deploy.errors import DeployError, SnowflakeError
+from deploy.names import FQN, InvalidName, split_parts
 from deploy.session import Session
-from deploy.sql import IDENTIFIER_RE, literal, qualified
+from deploy.sql import literal, qualified
 
 ROUGE_EXTRA_HINT = "pip install 't5-snowflake-deploy[eval]' (or [ml])"
 # Column aliases of the evaluation query (Session lower-cases result column names).
@@ -33,47 +34,26 @@ KEY, INPUT, REFERENCE, OUTPUT = "KEY", "INPUT", "REFERENCE", "OUTPUT"
 # --- Names --------------------------------------------------------------------------------------
 
 
+# How each way a name fails to parse reads to the user.
+_NAME_PROBLEMS = {
+    InvalidName.UNBALANCED: "unbalanced double quote in name {name!r}",
+    InvalidName.EMPTY_QUOTED: "empty quoted identifier in name {name!r}",
+    InvalidName.AFTER_QUOTE: "not a valid name: {name!r} (expected '.' after a quoted part)",
+}
+_NOT_A_NAME = (
+    "not a valid name: {name!r} (use letters, digits, _ and $, or double-quote a part: 'db.schema.\"My Table\"')"
+)
+
+
 def split_name(name: str) -> list[str]:
     """Parts of a dotted SQL name as Snowflake resolves them: bare parts upper-cased, "quoted" parts verbatim.
 
     `news` -> ["NEWS"]; `db.sc."My Table"` -> ["DB", "SC", "My Table"].
     """
-    parts: list[str] = []
-    i, n = 0, len(name)
-    while True:
-        if i < n and name[i] == '"':
-            j, buf = i + 1, []
-            while True:
-                end = name.find('"', j)
-                if end < 0:
-                    raise DeployError(f"unbalanced double quote in name {name!r}")
-                buf.append(name[j:end])
-                if name[end + 1 : end + 2] == '"':  # "" inside quotes is one quote
-                    buf.append('"')
-                    j = end + 2
-                    continue
-                i = end + 1
-                break
-            part = "".join(buf)
-            if not part:
-                raise DeployError(f"empty quoted identifier in name {name!r}")
-        else:
-            end = name.find(".", i)
-            end = n if end < 0 else end
-            part = name[i:end].strip()
-            if not IDENTIFIER_RE.match(part):
-                raise DeployError(
-                    f"not a valid name: {name!r} (use letters, digits, _ and $, or double-quote a part: "
-                    "'db.schema.\"My Table\"')"
-                )
-            part = part.upper()
-            i = end
-        parts.append(part)
-        if i >= n:
-            return parts
-        if name[i] != ".":
-            raise DeployError(f"not a valid name: {name!r} (expected '.' after a quoted part)")
-        i += 1
+    try:
+        return list(split_parts(name))
+    except InvalidName as e:
+        raise DeployError(_NAME_PROBLEMS.get(e.reason, _NOT_A_NAME).format(name=name)) from None
 
 
 def resolve_table(name: str, database: str, schema: str) -> tuple[str, str, str]:
@@ -81,8 +61,7 @@ def resolve_table(name: str, database: str, schema: str) -> tuple[str, str, str]
     parts = split_name(name)
     if len(parts) > 3:
         raise DeployError(f"not a table name: {name!r} (at most database.schema.table)")
-    full = [database, schema][: 3 - len(parts)] + parts
-    return full[0], full[1], full[2]
+    return FQN.from_parts(parts, database, schema).parts
 
 
 def single_name(name: str, what: str = "column") -> str:

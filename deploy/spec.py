@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.names import FQN, FunctionIdentity
+
 # The marker uploaded last into each version folder; a version is complete only
 # when it is present, so a crash mid-upload never yields a half version.
 MARKER_NAME = "_COMPLETE.json"
@@ -53,7 +55,7 @@ class StageSpec:
 
     @property
     def fqn(self) -> str:
-        return f"{self.database}.{self.schema}.{self.name}"
+        return FQN(self.database, self.schema, self.name).dotted
 
     @property
     def version(self) -> str:
@@ -99,14 +101,16 @@ class FunctionSpec:
 
     @property
     def fqn(self) -> str:
-        return f"{self.database}.{self.schema}.{self.name}"
+        return FQN(self.database, self.schema, self.name).dotted
 
     @property
     def identity(self) -> str:
-        """Snowflake identifies a function by name and argument types."""
+        """Snowflake identifies a function by name and argument types: ``DB.S.NAME(VARCHAR)``."""
         from deploy.sql import argument_type
 
-        return f"{self.fqn}({', '.join(argument_type(a.type) for a in self.args)})"
+        return str(
+            FunctionIdentity.of(self.database, self.schema, self.name, (argument_type(a.type) for a in self.args))
+        )
 
 
 @dataclass(frozen=True)

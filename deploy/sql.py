@@ -1,8 +1,9 @@
-"""The one place identifiers, literals and stage paths are quoted.
+"""The pieces statements are built from: literals, names, stage paths, types.
 
 Every statement the reconciler runs is built from these helpers, so a name
 like ``x"; DROP TABLE y; --`` can never escape its quotes. Manifest
 validation already rejects such names; quoting here is the second wall.
+Names are quoted by deploy.names alone; the helpers here only build on it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import glob
 import re
 
-# Unquoted Snowflake identifiers: letter or underscore, then letters, digits, _ or $.
-IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+from deploy.names import FQN, StagePath, quote, sql_name
 
 # Python UDF argument/return types the manifests accept, by canonical name.
 # Synonyms collapse to what DESCRIBE FUNCTION reports.
@@ -64,13 +64,9 @@ class SqlTypeError(ValueError):
     pass
 
 
-def ident(name: str) -> str:
-    """Double-quote one identifier part, doubling embedded quotes."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def qualified(*parts: str) -> str:
-    return ".".join(ident(p) for p in parts)
+# One identifier part, double-quoted ("DB"); dotted names of any depth ("DB"."S"."T").
+ident = quote
+qualified = sql_name
 
 
 # Snowflake's escapes in single-quoted string constants (docs: sql-reference/data-types-text,
@@ -101,7 +97,7 @@ def stage_location(database: str, schema: str, stage: str, path: str = "") -> st
     """``@"DB"."SCHEMA"."STAGE"/path`` — the form used in PUT, LIST, REMOVE and IMPORTS."""
     if any(c in path for c in "'\\\n\r"):
         raise ValueError(f"unsupported character in stage path {path!r}")
-    return "@" + qualified(database, schema, stage) + (f"/{path}" if path else "")
+    return StagePath(FQN(database, schema, stage), path).sql
 
 
 def quoted_stage_location(database: str, schema: str, stage: str, path: str = "") -> str:

@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from deploy import TOOL_NAME
+from deploy.names import FQN, FunctionIdentity
 from deploy.spec import is_version_name
 from deploy.sql import argument_type
 
@@ -108,7 +109,7 @@ class ObservedStage:
 
     @property
     def fqn(self) -> str:
-        return f"{self.database}.{self.schema}.{self.name}"
+        return FQN(self.database, self.schema, self.name).dotted
 
     @property
     def managed(self) -> bool:
@@ -139,7 +140,7 @@ class ObservedFunction:
     runtime: str
     handler: str
     packages: tuple[str, ...]
-    imports: tuple[str, ...]  # normalised stage paths, see normalize_import
+    imports: tuple[str, ...]  # normalised stage paths (deploy.names.StagePath.normalized)
     null_handling: str
     volatility: str
     body: str
@@ -147,7 +148,7 @@ class ObservedFunction:
 
     @property
     def identity(self) -> str:
-        return f"{self.database}.{self.schema}.{self.name}({', '.join(argument_type(t) for _, t in self.args)})"
+        return str(FunctionIdentity.of(self.database, self.schema, self.name, (argument_type(t) for _, t in self.args)))
 
     @property
     def managed(self) -> bool:

@@ -1,20 +1,31 @@
-"""Snowflake object names: identifier case rules, qualification, stage locations."""
+"""Snowflake object names in statements: case rules, qualification, stage locations.
+
+Parsing and quoting are deploy.names' (the one name type); this module maps its errors to
+Snowflake's and adds what only the server needs: sqlglot nodes, session defaults, literals.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlglot import exp
 
+from deploy import names
+from deploy.names import FQN, InvalidName, StagePath
 from localsnow import errors
+
+# One name type for the reconciler and the server: database, schema, name, already normalized
+# (``.dotted`` is how Snowflake names objects in messages), and a stage plus a path inside it.
+ObjectName = FQN
+StageLocation = StagePath
+
+quote_identifier = names.quote
 
 
 def normalize_identifier(part: str) -> str:
     """Unquoted identifiers are upper-cased; quoted ones are kept as written."""
-    part = part.strip()
-    if len(part) >= 2 and part[0] == '"' and part[-1] == '"':
-        return part[1:-1].replace('""', '"')
-    return part.upper()
+    try:
+        return names.parse_identifier(part)
+    except InvalidName:
+        raise errors.compilation_error(f"invalid identifier '{part}'") from None
 
 
 def identifier_from_sqlglot(node: exp.Expression | str | None) -> str:
@@ -29,37 +40,10 @@ def identifier_from_sqlglot(node: exp.Expression | str | None) -> str:
 
 def split_qualified(text: str) -> list[str]:
     """Split 'A."b.c".D' on dots outside double quotes, normalizing each part."""
-    parts, current, quoted = [], [], False
-    for char in text.strip():
-        if char == '"':
-            quoted = not quoted
-        if char == "." and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    if quoted or any(not p.strip() for p in parts):
-        raise errors.compilation_error(f"invalid identifier '{text}'")
-    return [normalize_identifier(p) for p in parts]
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True, order=True)
-class ObjectName:
-    """A schema-level object: database, schema, name, each already normalized."""
-
-    database: str
-    schema: str
-    name: str
-
-    @property
-    def dotted(self) -> str:
-        """How Snowflake names objects in messages: DB.SCHEMA.NAME."""
-        return f"{self.database}.{self.schema}.{self.name}"
+    try:
+        return list(names.split_parts(text))
+    except InvalidName:
+        raise errors.compilation_error(f"invalid identifier '{text}'") from None
 
 
 def qualify(parts: list[str], database: str | None, schema: str | None, command: str) -> ObjectName:
@@ -91,14 +75,6 @@ def object_name_from_table(table: exp.Table, database: str | None, schema: str |
         if part is not None
     ]
     return qualify(parts, database, schema, command)
-
-
-@dataclass(frozen=True)
-class StageLocation:
-    """`@stage/path`: a named internal stage plus a path prefix inside it."""
-
-    stage: ObjectName
-    path: str
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f"}
@@ -134,18 +110,11 @@ def parse_stage_location(text: str, database: str | None, schema: str | None, co
     text = unquote_literal(text)
     if not text.startswith("@"):
         raise errors.compilation_error(f"Stage location '{text}' must start with @.")
-    body = text[1:]
-    if body.startswith(("~", "%")):
+    if text[1:].startswith(("~", "%")):
         raise errors.unsupported(f"user and table stages ({text})")
-    quoted, cut = False, len(body)
-    for index, char in enumerate(body):
-        if char == '"':
-            quoted = not quoted
-        elif char == "/" and not quoted:
-            cut = index
-            break
-    stage = qualify(split_qualified(body[:cut]), database, schema, command)
-    path = body[cut:].lstrip("/")
+    name, path = names.split_stage_path(text)
+    stage = qualify(split_qualified(name), database, schema, command)
+    path = path.lstrip("/")
     if any(part in ("..", ".") for part in path.split("/")):
         raise errors.compilation_error(f"invalid stage path '{path}'")
     return StageLocation(stage, path)

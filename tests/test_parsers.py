@@ -7,7 +7,6 @@ import pytest
 
 from deploy.observe import (
     ObservedStage,
-    normalize_import,
     parse_describe,
     parse_list,
     parse_list_value,
@@ -93,10 +92,15 @@ def test_list_values():
     assert parse_list_value("[@s/a.py, @s/b.py]") == ("@s/a.py", "@s/b.py")
 
 
-def test_normalize_import_variants():
-    assert normalize_import("@llm/v/handler.py", "DB", "S") == "@DB.S.LLM/v/handler.py"
-    assert normalize_import('@"DB"."S"."LLM"/v/handler.py', "X", "Y") == "@DB.S.LLM/v/handler.py"
-    assert normalize_import("'@S2.LLM/v/h.py'", "DB", "S") == "@DB.S2.LLM/v/h.py"
+def test_describe_imports_in_any_spelling_compare_normalised():
+    rows = [
+        {
+            "property": "imports",
+            "value": '[@llm/v/handler.py, \'@"DB"."S"."LLM"/v/c.json\', \'@S2.LLM/v/h.py\', not-a-stage]',
+        }
+    ]
+    fn = parse_describe(rows, "DB", "S", "F", "")
+    assert fn.imports == ("@DB.S.LLM/v/c.json", "@DB.S.LLM/v/handler.py", "@DB.S2.LLM/v/h.py", "not-a-stage")
 
 
 def test_split_import():
