@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from deploy.errors import SnowflakeError
+from deploy.names import FunctionIdentity, InvalidName, StagePath, unquote
 from deploy.packages import split_spec, version_key
 from deploy.session import Session
 from deploy.spec import MARKER_NAME, Desired
@@ -111,9 +112,7 @@ def parse_show_arguments(arguments: str, name: str | None = None) -> tuple[str, 
     m = _RETURN_RE.match(text[close_at + 1 :]) if close_at > 0 else None
     if not m:
         raise ValueError(f"unrecognised SHOW FUNCTIONS arguments: {arguments!r}")
-    fn = text[:open_at].strip()
-    if len(fn) > 1 and fn.startswith('"') and fn.endswith('"'):
-        fn = fn[1:-1].replace('""', '"')
+    fn = unquote(text[:open_at].strip())
     # Before bundle 2024_01, optional arguments were bracketed: `VARCHAR [, BOOLEAN]`.
     inner = text[open_at + 1 : close_at].replace("[", "").replace("]", "")
     types = tuple(t for t in (_shown_type(p) for p in _split_top(inner)) if t)
@@ -158,54 +157,23 @@ def parse_signature(signature: str) -> tuple[tuple[str, str], ...]:
             end = part.find('"', 1)
             while end != -1 and part[end + 1 : end + 2] == '"':  # "" inside a quoted name
                 end = part.find('"', end + 2)
-            name, typ = part[1:end].replace('""', '"'), part[end + 1 :]
+            name, typ = unquote(part[: end + 1]), part[end + 1 :]
         else:
             name, _, typ = part.partition(" ")
         out.append((name.upper(), argument_type(typ.strip())))
     return tuple(out)
 
 
-def _ident_parts(ref: str) -> list[str]:
-    parts, cur, quoted, i = [], "", False, 0
-    while i < len(ref):
-        ch = ref[i]
-        if ch == '"':
-            if quoted and i + 1 < len(ref) and ref[i + 1] == '"':
-                cur += '"'
-                i += 2
-                continue
-            quoted = not quoted
-        elif ch == "." and not quoted:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch if quoted else ch.upper()
-        i += 1
-    parts.append(cur)
-    return parts
+def _import_path(text: str, database: str, schema: str) -> str:
+    """An IMPORTS entry as DESCRIBE prints it, in any spelling -> ``@DB.SCHEMA.STAGE/path`` (names as stored).
 
-
-def normalize_import(path: str, database: str, schema: str) -> str:
-    """Any spelling of a stage import -> ``@DB.SCHEMA.STAGE/path`` (identifiers as stored)."""
-    p = path.strip().strip("'").strip()
-    if not p.startswith("@"):
-        return p
-    p = p[1:]
-    # The stage part ends at the first slash outside quotes.
-    depth_quote, cut = False, len(p)
-    for i, ch in enumerate(p):
-        if ch == '"':
-            depth_quote = not depth_quote
-        elif ch == "/" and not depth_quote:
-            cut = i
-            break
-    stage, rest = p[:cut], p[cut + 1 :]
-    parts = _ident_parts(stage)
-    if len(parts) == 1:
-        parts = [database, schema, *parts]
-    elif len(parts) == 2:
-        parts = [database, *parts]
-    return "@" + ".".join(parts) + "/" + rest
+    A relative stage name is in the function's schema. An entry that is no stage path is kept as
+    printed, so it shows up as a difference rather than failing observation.
+    """
+    try:
+        return StagePath.parse(text, database, schema).normalized
+    except InvalidName:
+        return text.strip()
 
 
 def parse_list_value(value: str | None) -> tuple[str, ...]:
@@ -241,7 +209,7 @@ def parse_describe(
         runtime=str(props.get("runtime_version") or ""),
         handler=str(props.get("handler") or ""),
         packages=tuple(sorted(p.lower() for p in parse_list_value(props.get("packages")))),
-        imports=tuple(sorted(normalize_import(i, database, schema) for i in parse_list_value(props.get("imports")))),
+        imports=tuple(sorted(_import_path(i, database, schema) for i in parse_list_value(props.get("imports")))),
         null_handling=str(props.get("null handling") or "CALLED ON NULL INPUT").upper(),
         volatility=str(props.get("volatility") or "VOLATILE").upper(),
         body=str(props.get("body") or "").strip(),
@@ -294,10 +262,11 @@ def observe(session: Session, desired: Desired) -> Observed:
                 if split_tag(comment)[1]:
                     raise
                 continue  # a foreign function this parser cannot read is none of our business
-            identity = f"{db}.{sc}.{name}({', '.join(argument_type(t) for t in types)})"
-            if identity not in desired.functions and not split_tag(comment)[1]:
+            identity = FunctionIdentity.of(db, sc, name, (argument_type(t) for t in types))
+            if str(identity) not in desired.functions and not split_tag(comment)[1]:
                 continue  # foreign function
-            rows = session.query(f"DESCRIBE FUNCTION {qualified(db, sc, name)}({', '.join(types)})")
+            # DESCRIBE takes the types as SHOW printed them (either spelling resolves).
+            rows = session.query(f"DESCRIBE FUNCTION {FunctionIdentity.of(db, sc, name, types).sql}")
             fn = parse_describe(rows, db, sc, name, comment)
             functions[fn.identity] = fn
     return Observed(frozenset(databases), frozenset(schemas), stages, functions, _packages(session, desired, databases))
@@ -331,8 +300,14 @@ def _packages(
             break
     if rows is None:
         return None  # the channel could not be read: packages go unchecked, with a warning
+    return parse_packages(rows)
+
+
+def parse_packages(rows: Iterable[dict[str, Any]]) -> dict[str, tuple[tuple[str, str | None], ...]]:
+    """INFORMATION_SCHEMA.PACKAGES rows -> {package: ((version, runtime or None), ...)}, sorted by version."""
     out: dict[str, set[tuple[str, str | None]]] = {}
     for r in rows:
+        r = {str(k).lower(): v for k, v in r.items()}
         runtime = r.get("runtime_version")
         out.setdefault(str(r["package_name"]).lower(), set()).add(
             (str(r["version"]), str(runtime) if runtime is not None else None)

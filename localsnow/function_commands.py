@@ -256,6 +256,9 @@ def describe_function(ctx: Context, sql: str) -> ResultSet:
         ("runtime_version", function.runtime_version),
         ("packages", _bracketed([f"'{p}'" for p in function.packages])),
         ("installed_packages", _bracketed([f"'{p}'" for p in function.installed_packages])),
+        # Python functions also show is_aggregate (terraform-provider-snowflake pkg/sdk/functions_ext.go,
+        # FunctionDetails.IsAggregate "present for python"); no aggregate UDFs here.
+        ("is_aggregate", "false"),
         ("external_access_integrations", _optional_list(function.external_access_integrations)),
         ("secrets", None),
     ]
