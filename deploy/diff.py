@@ -357,6 +357,11 @@ def _prune(st: StageSpec, obs: ObservedStage, protected: set[str]) -> list[Chang
     # Newest first by upload time; the version name breaks ties deterministically.
     complete.sort(key=lambda v: (_written_at(versions[v]), v), reverse=True)
     keep = set(complete[: max(st.keep_versions - 1, 0)]) | protected | {current}
+    # Whatever keep_versions says, the version a live function serves and the complete one
+    # written before it (its rollback target) stay.
+    for live in protected & set(versions):
+        written = _written_at(versions[live])
+        keep |= set([v for v in complete if v != live and (_written_at(versions[v]), v) < (written, live)][:1])
     out = []
     for v in sorted(versions):
         if v in keep:

@@ -248,6 +248,17 @@ def test_prune_never_removes_the_version_the_live_function_imports():
     assert [(c.action, c.kind) for c in plan.changes] == [(Action.REPLACE, Kind.FUNCTION)]
 
 
+def test_prune_keeps_the_version_before_the_live_one_even_with_keep_versions_1():
+    """The live version's predecessor is its rollback target: kept whatever keep_versions says."""
+    model = replace(MODEL, keep_versions=1)
+    d = desired(model, LLM)
+    oldest, before = (stage("T5_P_MODEL", ("config.json", x)) for x in "pq")
+    obs = _with_old_versions(d, {oldest: "Thu, 29 Feb 2024 23:10:00 GMT", before: "Fri, 1 Mar 2024 20:56:24 GMT"})
+    obs = replace(obs, functions=observed_from(d).functions)  # the function serves the current version
+    deleted = [c.name.split("/")[1] for c in diff(d, obs).changes if c.action is Action.DELETE]
+    assert deleted == [oldest.version]
+
+
 # --- statements: REMOVE exactly what is meant, PUT exactly the file named ----------------
 
 
