@@ -26,6 +26,19 @@ def copy_project(root: Path, artifacts: Path) -> Path:
     return root
 
 
+SHOUT_HANDLER = "def shout(text):\n    return None if text is None else text.upper()\n"
+
+
+def small_project(root: Path, manifest: str, handler: str = SHOUT_HANDLER) -> Path:
+    """A minimal project under `root`: the project file, one manifest and udf/handler.py (no model)."""
+    (root / "snowflake.yml").write_text("definition_version: '2'\n")
+    (root / "manifests").mkdir()
+    (root / "manifests" / "manifest.yaml").write_text(manifest, encoding="utf-8")
+    (root / "udf").mkdir()
+    (root / "udf" / "handler.py").write_text(handler)
+    return root
+
+
 @contextmanager
 def project_environment(project: Path, home: Path, snowflake_home: Path) -> Iterator[Path]:
     """cwd = project, an embedded Snowflake in `home`, no user config; stops the server after."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from cli_project import deploy, project_environment, sql_runner
+from cli_project import deploy, project_environment, small_project, sql_runner
 
 MANIFEST = textwrap.dedent(
     """\
@@ -37,12 +37,8 @@ MANIFEST = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    project = tmp_path_factory.mktemp("signatures")
-    (project / "snowflake.yml").write_text("definition_version: '2'\n")
-    (project / "manifests").mkdir()
-    (project / "manifests" / "signatures.yaml").write_text(MANIFEST)
-    (project / "udf").mkdir()
-    (project / "udf" / "handler.py").write_text("def label(text, amount):\n    return f'{text}: {amount}'\n")
+    handler = "def label(text, amount):\n    return f'{text}: {amount}'\n"
+    project = small_project(tmp_path_factory.mktemp("signatures"), MANIFEST, handler)
     with project_environment(project, tmp_path_factory.mktemp("localsnow"), tmp_path_factory.mktemp("sf")) as home:
         yield home
 

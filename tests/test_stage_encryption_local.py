@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_project import deploy, project_environment, sql_runner
+from cli_project import deploy, project_environment, small_project, sql_runner
 
 from deploy.connection import connect, resolve_connection
 from deploy.reconcile import Workspace, plan
@@ -63,12 +63,7 @@ WEIGHTS = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("enc")
-    (root / "snowflake.yml").write_text("definition_version: '2'\n")
-    (root / "manifests").mkdir()
-    (root / "manifests" / "enc.yaml").write_text(MANIFEST)
-    (root / "udf").mkdir()
-    (root / "udf" / "handler.py").write_text("def shout(text):\n    return None if text is None else text.upper()\n")
+    root = small_project(tmp_path_factory.mktemp("enc"), MANIFEST)
     (root / "weights").mkdir()
     for name, text in WEIGHTS.items():
         (root / "weights" / name).write_text(text)
@@ -187,7 +182,7 @@ ADOPTED = textwrap.indent(
 
 def test_an_untagged_stage_is_taken_over_and_its_encryption_reported(env, project, capsys, sql):
     sql(f"CREATE STAGE {SCHEMA}.ADOPTED COMMENT = 'made by hand'")  # no ENCRYPTION: SNOWFLAKE_FULL
-    manifest = project / "manifests" / "enc.yaml"
+    manifest = project / "manifests" / "manifest.yaml"
     manifest.write_text(manifest.read_text().replace("functions:\n", ADOPTED + "functions:\n"))
     rc, out, _ = deploy(capsys, "plan", "--format", "json")
     assert rc == 2

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_project import deploy, project_environment, sql_runner
+from cli_project import deploy, project_environment, small_project, sql_runner
 
 STAGE_COMMENT = "it's a $$ stage — résumé 要約\nsecond line\tand a tab"
 FUNCTION_COMMENT = "O'Brien's $$ summary 要約 ✓ \\ backslash"
@@ -43,12 +43,7 @@ MANIFEST = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    project = tmp_path_factory.mktemp("odd")
-    (project / "snowflake.yml").write_text("definition_version: '2'\n")
-    (project / "manifests").mkdir()
-    (project / "manifests" / "odd.yaml").write_text(MANIFEST, encoding="utf-8")
-    (project / "udf").mkdir()
-    (project / "udf" / "handler.py").write_text("def shout(text):\n    return None if text is None else text.upper()\n")
+    project = small_project(tmp_path_factory.mktemp("odd"), MANIFEST)
     with project_environment(project, tmp_path_factory.mktemp("localsnow"), tmp_path_factory.mktemp("sf")) as home:
         yield home
 
