@@ -356,12 +356,9 @@ def _prune(st: StageSpec, obs: ObservedStage, protected: set[str]) -> list[Chang
     complete = [v for v, files in versions.items() if v != current and MARKER_NAME in files]
     # Newest first by upload time; the version name breaks ties deterministically.
     complete.sort(key=lambda v: (_written_at(versions[v]), v), reverse=True)
-    keep = set(complete[: max(st.keep_versions - 1, 0)]) | protected | {current}
-    # Whatever keep_versions says, the version a live function serves and the complete one
-    # written before it (its rollback target) stay.
-    for live in protected & set(versions):
-        written = _written_at(versions[live])
-        keep |= set([v for v in complete if v != live and (_written_at(versions[v]), v) < (written, live)][:1])
+    # The newest other complete version is the rollback target of the version this apply
+    # makes live: kept whatever keep_versions says. Versions live functions import stay too.
+    keep = set(complete[: max(st.keep_versions - 1, 1)]) | protected | {current}
     out = []
     for v in sorted(versions):
         if v in keep:

@@ -249,7 +249,7 @@ def test_prune_never_removes_the_version_the_live_function_imports():
 
 
 def test_prune_keeps_the_version_before_the_live_one_even_with_keep_versions_1():
-    """The live version's predecessor is its rollback target: kept whatever keep_versions says."""
+    """The newest version besides the current one is its rollback target: kept whatever keep_versions says."""
     model = replace(MODEL, keep_versions=1)
     d = desired(model, LLM)
     oldest, before = (stage("T5_P_MODEL", ("config.json", x)) for x in "pq")
