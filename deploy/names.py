@@ -104,6 +104,24 @@ def split_parts(text: str) -> tuple[str, ...]:
         i += 1  # the dot
 
 
+def split_leading_name(text: str) -> tuple[str, str]:
+    """A name as SHOW/DESCRIBE print it at the start of ``text``, and the rest.
+
+    ``"my ""x"" arg" VARCHAR`` -> (``my "x" arg``, `` VARCHAR``); ``TEXT VARCHAR`` -> (``TEXT``, `` VARCHAR``).
+    A quoted name runs to its closing quote (``""`` inside being one quote); an unquoted one to the
+    first space. Names come back as stored (see ``unquote``).
+    """
+    if text.startswith('"'):
+        end = text.find('"', 1)
+        while end != -1 and text.startswith('"', end + 1):  # "" inside a quoted name
+            end = text.find('"', end + 2)
+        if end == -1:
+            raise InvalidName(text, InvalidName.UNBALANCED, "unbalanced double quote in name")
+        return unquote(text[: end + 1]), text[end + 1 :]
+    name, space, rest = text.partition(" ")
+    return name, space + rest
+
+
 def parse_identifier(text: str) -> str:
     """One identifier: ``news`` -> ``NEWS``, ``"a.b"`` -> ``a.b``."""
     parts = split_parts(text)
@@ -157,6 +175,17 @@ class FQN:
         return self.dotted
 
 
+def find_outside_quotes(text: str, char: str, start: int = 0) -> int:
+    """Index of the first ``char`` at or after ``start`` outside double-quoted names, or -1."""
+    quoted = False
+    for i in range(start, len(text)):
+        if text[i] == '"':
+            quoted = not quoted  # "" toggles twice: still inside
+        elif text[i] == char and not quoted:
+            return i
+    return -1
+
+
 def split_stage_path(text: str) -> tuple[str, str]:
     """``@"DB"."S"."ST"/a/b`` -> (``"DB"."S"."ST"``, ``a/b``): the stage's name (as written) and the path.
 
@@ -164,13 +193,8 @@ def split_stage_path(text: str) -> tuple[str, str]:
     """
     if not text.startswith("@"):
         raise InvalidName(text, InvalidName.NOT_STAGE, "a stage path starts with @")
-    quoted = False
-    for i, char in enumerate(text):
-        if char == '"':
-            quoted = not quoted  # "" toggles twice: still inside
-        elif char == "/" and not quoted:
-            return text[1:i], text[i + 1 :]
-    return text[1:], ""
+    i = find_outside_quotes(text, "/")
+    return (text[1:i], text[i + 1 :]) if i >= 0 else (text[1:], "")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from deploy.errors import SnowflakeError
-from deploy.names import FunctionIdentity, InvalidName, StagePath, unquote
+from deploy.names import FunctionIdentity, InvalidName, StagePath, find_outside_quotes, split_leading_name, unquote
 from deploy.packages import split_spec, version_key
 from deploy.session import Session
 from deploy.spec import MARKER_NAME, Desired
@@ -48,17 +48,6 @@ def parse_list(rows: Iterable[dict[str, Any]], stage_name: str) -> tuple[RemoteF
         path = name[len(prefix) :] if name.lower().startswith(prefix) else name.split("/", 1)[-1]
         out.append(RemoteFile(path, int(r["size"]), r.get("md5"), str(r.get("last_modified") or "")))
     return tuple(sorted(out, key=lambda f: f.path))
-
-
-def _find_outside_quotes(text: str, char: str, start: int = 0) -> int:
-    """Index of the first ``char`` at or after ``start`` outside double quotes, or -1."""
-    quoted = False
-    for i in range(start, len(text)):
-        if text[i] == '"':
-            quoted = not quoted
-        elif text[i] == char and not quoted:
-            return i
-    return -1
 
 
 def _closing_paren(text: str, open_at: int) -> int:
@@ -107,7 +96,7 @@ def parse_show_arguments(arguments: str, name: str | None = None) -> tuple[str, 
     parentheses (a quoted identifier).
     """
     text = arguments.strip()
-    open_at = len(name) if name and text.startswith(name + "(") else _find_outside_quotes(text, "(")
+    open_at = len(name) if name and text.startswith(name + "(") else find_outside_quotes(text, "(")
     close_at = _closing_paren(text, open_at) if open_at > 0 else -1
     m = _RETURN_RE.match(text[close_at + 1 :]) if close_at > 0 else None
     if not m:
@@ -153,13 +142,7 @@ def parse_signature(signature: str) -> tuple[tuple[str, str], ...]:
         inner = inner[1:-1]
     out = []
     for part in _split_top(inner):
-        if part.startswith('"'):
-            end = part.find('"', 1)
-            while end != -1 and part[end + 1 : end + 2] == '"':  # "" inside a quoted name
-                end = part.find('"', end + 2)
-            name, typ = unquote(part[: end + 1]), part[end + 1 :]
-        else:
-            name, _, typ = part.partition(" ")
+        name, typ = split_leading_name(part)
         out.append((name.upper(), argument_type(typ.strip())))
     return tuple(out)
 

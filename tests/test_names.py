@@ -375,3 +375,36 @@ def test_only_deploy_names_quotes_identifiers() -> None:
     # The detector sees the real quoter (and unquoter), so an empty result above means something.
     assert {what for _, what in own} == {"concatenates a double quote", "doubles or undoubles quotes"}
     assert names.quote.__module__ == "deploy.names"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("TEXT VARCHAR", ("TEXT", " VARCHAR")),
+        ('"my ""x"" arg" NUMBER', ('my "x" arg', " NUMBER")),
+        ('"a b" VARCHAR(10)', ("a b", " VARCHAR(10)")),
+        ("N", ("N", "")),
+    ],
+)
+def test_split_leading_name_reads_a_printed_name_and_leaves_the_rest(text, expected):
+    assert names.split_leading_name(text) == expected
+
+
+def test_split_leading_name_refuses_an_unbalanced_quote():
+    with pytest.raises(names.InvalidName):
+        names.split_leading_name('"open VARCHAR')
+
+
+@pytest.mark.parametrize(
+    ("text", "char", "expected"),
+    [
+        ("@a/b", "/", 2),
+        ('@"a/b"/c', "/", 6),
+        ('@"a""/"/c', "/", 7),
+        ("F(x)", "(", 1),
+        ('"F(" (x)', "(", 5),
+        ("ab", "/", -1),
+    ],
+)
+def test_find_outside_quotes_skips_quoted_names(text, char, expected):
+    assert names.find_outside_quotes(text, char) == expected
