@@ -132,7 +132,7 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _directory_files(root: Path, src: Mapping[str, Any], roots: Roots, where: str, problems: list[str]) -> list[Path]:
+def _directory_files(root: Path, src: Mapping[str, Any], where: str, problems: list[str]) -> list[Path]:
     """The top-level entries of ``root`` that ``include`` / ``exclude`` select, hidden ones left out."""
     include, exclude = src.get("include", ["*"]), src.get("exclude", [])
     chosen: list[Path] = []
@@ -162,7 +162,7 @@ def _collect_files(
             problems.append(f"{where}: {e}")
             continue
         if real.is_dir():
-            chosen = _directory_files(real, src, roots, where, problems)
+            chosen = _directory_files(real, src, where, problems)
         elif real.exists():
             if "include" in src or "exclude" in src:
                 problems.append(f"{where}: include/exclude apply to directories; {path} is a file")
