@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 ARTIFACTS ?= artifacts
 
-.PHONY: install compat demo test lint artifacts bench clean
+.PHONY: install compat snowcli demo test lint artifacts bench clean
 
 install: $(STAMP)
 
@@ -27,7 +27,8 @@ $(ARTIFACTS)/latest/model/model.safetensors: | $(STAMP)
 
 artifacts: $(ARTIFACTS)/latest/model/model.safetensors
 
-demo: install artifacts
+# UDF workers run in .venv-compat (Snowflake's channel line), so the demo needs it too.
+demo: install compat artifacts
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
 
 # Snowflake's transformers 4.41 in a second venv, for tests/test_transformers4_compat.py
@@ -35,7 +36,11 @@ demo: install artifacts
 compat:
 	PYTHON="$(PYTHON)" TORCH_VERSION="$(TORCH_VERSION)" TORCH_INDEX="$(TORCH_INDEX)" bash scripts/compat_env.sh
 
-test: install $(if $(filter 1,$(T5_SKIP_COMPAT)),,compat)
+# The Snowflake CLI in its own venv (it pins every dependency exactly), for tests/test_snow_cli.py.
+snowcli:
+	PYTHON="$(PYTHON)" bash scripts/snow_env.sh
+
+test: install $(if $(filter 1,$(T5_SKIP_COMPAT)),,compat) $(if $(filter 1,$(T5_SKIP_SNOWCLI)),,snowcli)
 	$(BIN)/python -m pytest
 
 lint: install
@@ -46,4 +51,4 @@ bench: install artifacts
 	$(BIN)/python bench/noop_apply.py
 
 clean:
-	rm -rf .localsnow $(ARTIFACTS) .pytest_cache .venv-compat
+	rm -rf .localsnow $(ARTIFACTS) .pytest_cache .venv-compat .venv-snow

@@ -130,8 +130,10 @@ def _configure_logging(debug: bool) -> None:
 @contextmanager
 def _session(opts: Options, connection: str | None = None):
     from deploy.connection import connect, resolve_connection
+    from deploy.local_account import with_manifest_defaults
 
-    spec = resolve_connection(connection or opts.connection)
+    # The `local` connection's default database and schema are the manifests'.
+    spec = with_manifest_defaults(resolve_connection(connection or opts.connection), opts.manifests)
     session = Session(connect(spec))
     try:
         yield session
@@ -185,6 +187,37 @@ def validate(ctx: typer.Context) -> None:
         f"Manifests valid: {len(desired.stages)} stage(s) holding {files} file(s), "
         f"{len(desired.functions)} function(s), from {len(desired.manifest_files)} file(s)."
     )
+    _warn_stale_snowflake_yml(_opts(ctx), desired)
+
+
+def _warn_stale_snowflake_yml(opts: Options, desired: Any) -> None:
+    """A warning, not an error: snowflake.local.yml follows the artifacts' versions (every training run),
+    and T5_DATABASE / T5_SCHEMA point the manifests at another environment than the committed files."""
+    from deploy import snowflake_yml
+
+    root = snowflake_yml.project_root_of(opts.manifests)
+    if (root / snowflake_yml.PROJECT_FILE).is_file():
+        for problem in snowflake_yml.stale(snowflake_yml.generate(desired, root), root):
+            err.print(f"warning: {problem}; run `{snowflake_yml.REGENERATE}` before `snow snowpark deploy`")
+
+
+@app.command("snowflake-yml")
+def snowflake_yml_command(
+    ctx: typer.Context,
+    write: Annotated[bool, typer.Option("--write", help="Write them beside manifests/ instead of printing.")] = False,
+) -> None:
+    """snowflake.yml and requirements.txt for the Snowflake CLI (`snow snowpark build/deploy`), from the manifests."""
+    from deploy import snowflake_yml
+
+    opts = _opts(ctx)
+    root = snowflake_yml.project_root_of(opts.manifests)
+    generated = snowflake_yml.generate(opts.workspace.desired(), root)
+    if not write:
+        for name, text in generated.files.items():
+            out.print(f"# ---- {name}\n{text}", markup=False, end="")
+        return
+    written = snowflake_yml.write(generated, root)
+    out.print(", ".join(str(p) for p in written) + " written." if written else "Up to date.", markup=False)
 
 
 @app.command()
@@ -367,7 +400,7 @@ def sql_command(
     if query == "-":
         query = sys.stdin.read()
     with _session(opts, connection) as session:
-        rows = session.query(query)
+        rows = session.query(query, keep_names=True)  # `COUNT(*)`, `SUMMARIZE(ARTICLE)`, quoted `x` as given
     if fmt is RowFormat.json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
@@ -525,46 +558,133 @@ def eval_command(
         out.print(Text.assemble(("  reference: ", "dim"), _clip(example.reference)))
 
 
+class LocalFormat(StrEnum):
+    text = "text"
+    json = "json"
+    toml = "toml"
+
+
+LocalHomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="State directory (default: the `local` connection's `home`, $LOCALSNOW_HOME, "
+        "else .localsnow in the project root, found from the working directory).",
+    ),
+]
+LocalFormatOption = Annotated[
+    LocalFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        help="text; json: status plus `connection` (kwargs for snowflake.connector.connect / Snowpark), "
+        "password included; toml: that connection as a connections.toml section.",
+    ),
+]
+LocalNameOption = Annotated[str, typer.Option("--name", help="Section name of --format toml.")]
+
+
+def _local_spec(ctx: typer.Context, home: Path | None):
+    from deploy.local_account import local_spec
+
+    return local_spec(home, _opts(ctx).manifests)
+
+
+def _print_local(facts: dict[str, Any], fmt: LocalFormat, name: str) -> None:
+    """Status in the chosen format; only json and toml show the password (the user's own local account's)."""
+    from deploy.local_account import connections_toml
+
+    connection = facts.get("connection")
+    if fmt is LocalFormat.json:
+        sys.stdout.write(json.dumps(facts, indent=2) + "\n")
+        return
+    if fmt is LocalFormat.toml:
+        if connection is None:
+            raise DeployError(
+                f"the embedded Snowflake of {facts['home']} is not running, so it has no port to connect to: "
+                "`deploy local start --format toml` starts it and prints the section"
+            )
+        sys.stdout.write(connections_toml(connection, name))
+        return
+    kept = facts.get("kept_port")
+    out.print(f"running: {'yes (pid ' + str(facts['pid']) + ')' if facts['running'] else 'no'}")
+    out.print(f"port: {facts['port'] or '-'} ({f'kept: {kept}' if kept else 'any free port at each start'})")
+    out.print(Text(f"home: {facts['home']}"))
+    out.print(f"stages: {facts['stages']}, functions: {facts['functions']}")
+    if connection is not None:
+        shown = ", ".join(f"{k}={v}" for k, v in connection.items() if k != "password" and k in _CONNECTION_SHOWN)
+        out.print(Text(f"connection: {shown}"))
+        out.print("password: shown by `deploy local status --format json` (or --format toml) only")
+
+
+_CONNECTION_SHOWN = ("host", "port", "protocol", "account", "user", "database", "schema", "warehouse", "role")
+
+
 @local_app.command("start")
 def local_start(
-    home: Annotated[
-        Path | None, typer.Option(help="State directory (default $LOCALSNOW_HOME or ./.localsnow).")
+    ctx: typer.Context,
+    home: LocalHomeOption = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=0,
+            max=65535,
+            help="Listen on this 127.0.0.1 port, now and at every later start, on demand or not (0: any free port).",
+        ),
     ] = None,
+    fmt: LocalFormatOption = LocalFormat.text,
+    name: LocalNameOption = "local",
 ) -> None:
     """Start the embedded Snowflake in the background (commands that need it start it on their own)."""
     import localsnow
+    from deploy.local_account import status_facts
 
-    kw = localsnow.ensure_running(home)
-    out.print(f"Embedded Snowflake running on {kw['host']}:{kw['port']}")
+    spec = _local_spec(ctx, home)
+    try:
+        kw = localsnow.ensure_running(spec.local_home, port)
+    except localsnow.StartError as e:
+        raise DeployError(str(e)) from None
+    if fmt is LocalFormat.text:
+        kept = " (kept for later starts)" if port else ""
+        out.print(f"Embedded Snowflake running on {kw['host']}:{kw['port']}{kept}")
+        return
+    _print_local(status_facts(spec), fmt, name)
 
 
 @local_app.command("stop")
-def local_stop(home: Annotated[Path | None, typer.Option()] = None) -> None:
+def local_stop(ctx: typer.Context, home: LocalHomeOption = None) -> None:
     """Stop the embedded Snowflake; its state stays on disk."""
     import localsnow
 
-    out.print("Stopped." if localsnow.stop(home) else "Not running.")
+    out.print("Stopped." if localsnow.stop(_local_spec(ctx, home).local_home) else "Not running.")
 
 
 @local_app.command("status")
-def local_status(home: Annotated[Path | None, typer.Option()] = None) -> None:
-    """Show whether the embedded Snowflake runs, where, and what it holds."""
-    import localsnow
+def local_status(
+    ctx: typer.Context,
+    home: LocalHomeOption = None,
+    fmt: LocalFormatOption = LocalFormat.text,
+    name: LocalNameOption = "local",
+) -> None:
+    """Show whether the embedded Snowflake runs, where, what it holds, and how to connect to it."""
+    from deploy.local_account import status_facts
 
-    for k, v in localsnow.status(home).items():
-        out.print(f"{k}: {v}")
+    _print_local(status_facts(_local_spec(ctx, home)), fmt, name)
 
 
 @local_app.command("reset")
 def local_reset(
-    home: Annotated[Path | None, typer.Option()] = None,
+    ctx: typer.Context,
+    home: LocalHomeOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y")] = False,
 ) -> None:
-    """Stop the embedded Snowflake and wipe its state."""
+    """Stop the embedded Snowflake and wipe its objects and files (its password and kept port stay)."""
     import localsnow
 
+    target = _local_spec(ctx, home).local_home
     _confirm(yes, "wipe the embedded Snowflake's state")
-    localsnow.reset(home)
+    localsnow.reset(target)
     out.print("Embedded Snowflake state wiped.")
 
 

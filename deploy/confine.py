@@ -15,22 +15,19 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-# The project root is the nearest directory, from the manifest's own upwards, holding one of these.
-PROJECT_MARKERS = ("snowflake.yml", "pyproject.toml", ".git")
+# The project root is the nearest directory, from the manifest's own upwards, holding one of
+# PROJECT_MARKERS; localsnow finds its default home the same way, so the rule lives there.
+from localsnow.paths import PROJECT_MARKERS, project_root
+
 # Never a source of artifacts, whatever a manifest declares: kernel and device views, system configuration.
 SYSTEM_TREES = tuple(Path(p) for p in ("/proc", "/sys", "/dev", "/run", "/var/run", "/etc", "/boot"))
 
 
+__all__ = ["PROJECT_MARKERS", "SYSTEM_TREES", "OutsideRoots", "Roots", "project_root"]
+
+
 class OutsideRoots(ValueError):
     """A path a manifest may not read; the message says why and how to fix it."""
-
-
-def project_root(manifest_dir: Path) -> Path:
-    start = manifest_dir.resolve()
-    for folder in (start, *start.parents):
-        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
-            return folder
-    return start
 
 
 def _within(path: Path, root: Path) -> bool:

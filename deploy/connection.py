@@ -36,9 +36,13 @@ connection > ``local`` when nothing is configured at all. Otherwise (connections
 but none is chosen) it is an error rather than a silent deploy to the local fake.
 
 ``local`` is the embedded local Snowflake (``localsnow``) unless the user's own
-``local`` definition sets ``account`` or ``host``. It takes database, schema,
-warehouse, role, timeouts and session parameters, plus the tool-only key ``home``
-(state directory; ``LOCALSNOW_HOME`` otherwise).
+``local`` definition sets another ``account`` or ``host`` (a section pasted from
+``deploy local status --format toml``, account ``local`` on 127.0.0.1, still means the
+embedded one: its port and password are then taken from the running server). It takes
+database, schema, warehouse, role, timeouts and session parameters, plus the tool-only
+key ``home`` (state directory; ``LOCALSNOW_HOME`` otherwise, else ``.localsnow`` in
+the project root). Its warehouse and role default to localsnow's; the CLI defaults its
+database and schema to the manifests' (``deploy.local_account``).
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ from typing import TYPE_CHECKING, Any
 
 from deploy import TOOL_NAME, __version__
 from deploy.errors import DeployError
+from localsnow.daemon import ACCOUNT as EMBEDDED_ACCOUNT
+from localsnow.daemon import HOST as EMBEDDED_HOST
+from localsnow.daemon import StartError
 
 if TYPE_CHECKING:
     from snowflake.connector import SnowflakeConnection
@@ -234,7 +241,7 @@ def resolve_connection(
     if definition is not None:
         values, label = definition
         file_layer = _layer((k, v, label) for k, v in values.items())
-    is_local = chosen == LOCAL and not ({"account", "host"} & (file_layer.keys() | conn_env.keys()))
+    is_local = chosen == LOCAL and _names_embedded({**file_layer, **conn_env})
 
     # THE precedence order, lowest first; see the module docstring.
     layers: list[_Layer] = [
@@ -475,6 +482,12 @@ def _choose_name(name: str | None, env: Mapping[str, str], files: _Files, generi
     )
 
 
+def _names_embedded(layer: _Layer) -> bool:
+    """Whether a `local` definition leaves the embedded Snowflake: none, or one pasted from `deploy local status`."""
+    account, host = (str(layer[k][0]) if k in layer else None for k in ("account", "host"))
+    return (account, host) == (None, None) or (account == EMBEDDED_ACCOUNT and host in (EMBEDDED_HOST, "localhost"))
+
+
 def _undefined_message(name: str, name_src: str, files: _Files) -> str:
     def shown(path: Path, section: str) -> str:
         return f"{path} [{section}]" + ("" if path.is_file() else " (not found)")
@@ -579,6 +592,8 @@ def _local_kwargs(spec: ConnectionSpec) -> dict[str, Any]:
             f"the '{LOCAL}' connection needs the embedded Snowflake (missing module "
             f"{err.name}): pip install 't5-snowflake-deploy[local]'"
         ) from err
+    except StartError as err:  # a busy kept port, a server that would not start: already says what to do
+        raise ConnectionConfigError(str(err)) from None
     # Tool defaults only fill gaps; what localsnow needs (host, port, credentials,
     # its session parameters) beats them; what the user set beats both.
     defaults = {k: v for k, v in spec.params.items() if spec.sources.get(k) == SRC_DEFAULT}

@@ -36,14 +36,15 @@ class Session:
         self.conn = conn
         self.log = StatementLog()
 
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        """Run one statement; rows as dicts keyed by lower-case column name."""
+    def query(self, sql: str, *, keep_names: bool = False) -> list[dict[str, Any]]:
+        """Run one statement; rows as dicts keyed by lower-case column name, or by the names
+        as Snowflake gives them with `keep_names` (what `deploy sql` prints)."""
         cur = self.conn.cursor()
         t0 = time.perf_counter()
         log.debug("SQL: %s", sql)
         try:
             cur.execute(sql)
-            cols = [d[0].lower() for d in (cur.description or [])]
+            cols = [d[0] if keep_names else d[0].lower() for d in (cur.description or [])]
             rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()] if cols else []
         except ConnectorError as e:
             raise SnowflakeError(

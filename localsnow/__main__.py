@@ -15,15 +15,22 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the server in the foreground")
     serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free)")
     serve.add_argument("--daemon", action="store_true", help=argparse.SUPPRESS)
+    start = commands.add_parser(
+        "start", help="start the background server unless it runs; print connect() kwargs sans password"
+    )
+    start.add_argument(
+        "--port", type=int, help="listen on this port, now and at every later start (0: any free port, the default)"
+    )
     for name, text in [
-        ("start", "start the background server unless it runs; print connect() kwargs sans password"),
         ("stop", "stop the background server"),
         ("status", "print the server's status"),
         ("reset", "stop the server and delete all state"),
     ]:
         commands.add_parser(name, help=text)
     for sub in commands.choices.values():
-        sub.add_argument("--home", help="state directory (default $LOCALSNOW_HOME or ./.localsnow)")
+        sub.add_argument(
+            "--home", help="state directory (default $LOCALSNOW_HOME, else .localsnow in the project root)"
+        )
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -31,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
 
         run_server(args.home, args.port, args.daemon)
     elif args.command == "start":
-        kwargs = daemon.ensure_running(args.home)
+        try:
+            kwargs = daemon.ensure_running(args.home, args.port)
+        except daemon.StartError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         print(json.dumps({k: v for k, v in kwargs.items() if k != "password"}))
     elif args.command == "stop":
         print("stopped" if daemon.stop(args.home) else "not running")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fakesnow.conn import FakeSnowflakeConnection
 
 from localsnow.responses import ResultSet
-from localsnow.state import ServerState
+
+if TYPE_CHECKING:
+    from localsnow.sessions import LocalSession
+    from localsnow.state import ServerState
 
 BUCKET_ROUTE = "/localsnow/bucket"
 
@@ -20,6 +23,15 @@ class Context:
     state: ServerState
     conn: FakeSnowflakeConnection
     base_url: str
+    session: LocalSession
+    # The statement's bound parameters as the request carries them (positional "1", "2", ...).
+    bindings: dict[str, Any] | None = None
+    # This request's number among the session's running statements (SYSTEM$CANCEL_ALL_QUERIES).
+    request: int | None = None
+
+    @property
+    def account(self) -> str:
+        return self.state.account
 
     @property
     def database(self) -> str | None:

@@ -17,7 +17,8 @@ from fakesnow.arrow import to_ipc, to_sf
 from fakesnow.conn import FakeSnowflakeConnection
 from fakesnow.dialect import parse_one
 from fakesnow.rowtype import describe_as_rowtype
-from fakesnow.statement_type import DML_TYPE_IDS, statement_type_id
+from fakesnow.statement_type import DML_TYPE_IDS, INSERT, SELECT, statement_type_id
+from sqlglot import exp
 
 from localsnow import errors
 from localsnow.responses import error_body
@@ -32,11 +33,21 @@ def execute(
     params: Any,
     runtime: UdfRuntime,
     like: str | None = None,
+    describe_only: bool = False,
 ) -> dict[str, Any]:
-    """Execute `sql`; `like` keeps only rows whose name matches (SHOW ... LIKE)."""
+    """Execute `sql`; `like` keeps only rows whose name matches (SHOW ... LIKE).
+
+    `describe_only` (a client's describeOnly request, e.g. Snowpark resolving a DataFrame's
+    schema) answers the result's columns without running the query where fakesnow can, as
+    fakesnow's own route does: a UDF call is then not run over the whole table.
+    """
     cur = conn.cursor()
     try:
-        type_id = statement_type_id(parse_one(sql))
+        expression = parse_one(sql)
+        type_id = statement_type_id(expression)
+        if describe_only and (described := cur._describe_only(sql)) is not None:
+            binds = len(list(expression.find_all(exp.Placeholder)))
+            return _described(conn, cur.sfqid, describe_as_rowtype(described), type_id, binds)
         cur.execute(sql, binding_params=params, server=True)
         rowtype = describe_as_rowtype(cur._describe_last_sql())
     except Exception as error:
@@ -65,6 +76,32 @@ def execute(
             "finalDatabaseName": conn.database,
             "finalSchemaName": conn.schema,
             **result,
+        },
+        "success": True,
+    }
+
+
+def _described(
+    conn: FakeSnowflakeConnection, query_id: str | None, rowtype: Any, type_id: int, binds: int
+) -> dict[str, Any]:
+    """A describeOnly answer: columns, no rows (as fakesnow.server.describe_only_response)."""
+    empty: dict[str, Any] = (
+        {"queryResultFormat": "arrow", "rowsetBase64": ""}
+        if type_id == SELECT
+        else {"queryResultFormat": "json", "rowset": []}
+    )
+    return {
+        "data": {
+            "rowtype": rowtype,
+            "total": 0,
+            "returned": 0,
+            "queryId": query_id,
+            "statementTypeId": type_id,
+            "numberOfBinds": binds,
+            "arrayBindSupported": type_id == INSERT,
+            "finalDatabaseName": conn.database,
+            "finalSchemaName": conn.schema,
+            **empty,
         },
         "success": True,
     }

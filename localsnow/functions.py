@@ -42,6 +42,14 @@ class FunctionDef:
     external_access_integrations: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     language: str = "PYTHON"
+    # The session that created a TEMPORARY function; None for a permanent one. A temporary
+    # function lasts as long as the session that created it (docs sql-reference/sql/create-function,
+    # TEMP | TEMPORARY; Snowpark's UDFRegistration: UDFs "for the current session or permanently").
+    session_id: int | None = None
+
+    @property
+    def temporary(self) -> bool:
+        return self.session_id is not None
 
     @property
     def object_name(self) -> ObjectName:
@@ -75,7 +83,11 @@ class FunctionDef:
 
 
 class FunctionCatalog:
-    """Thread-safe; every change is written through to disk atomically."""
+    """Thread-safe; every change to a permanent function is written through to disk atomically.
+
+    Temporary functions live in memory only: no session outlives the server, so a restart
+    finds none.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -88,7 +100,7 @@ class FunctionCatalog:
 
     def _save(self) -> None:
         tmp = self._path.with_suffix(".tmp")
-        payload = {"functions": [f.to_json() for f in self._functions.values()]}
+        payload = {"functions": [f.to_json() for f in self._functions.values() if not f.temporary]}
         tmp.write_text(json.dumps(payload, indent=1), "utf-8")
         os.replace(tmp, self._path)
 
@@ -110,6 +122,14 @@ class FunctionCatalog:
             if removed:
                 self._save()
             return removed
+
+    def end_session(self, session_id: int) -> list[FunctionDef]:
+        """Remove and return the temporary functions of a session that ended."""
+        with self._lock:
+            ended = [f for f in self._functions.values() if f.session_id == session_id]
+            for function in ended:
+                del self._functions[function.key]
+            return ended
 
     def named(self, name: ObjectName) -> list[FunctionDef]:
         with self._lock:

@@ -69,6 +69,11 @@ def qualify(parts: list[str], database: str | None, schema: str | None, command:
 
 
 def object_name_from_table(table: exp.Table, database: str | None, schema: str | None, command: str) -> ObjectName:
+    # IDENTIFIER('db.s.name') names the object its string holds (docs: sql-reference/identifier-literal);
+    # snowflake-cli writes CREATE FUNCTION and CREATE STAGE so (cli/api/identifiers.py, FQN.sql_identifier).
+    dynamic = table.this
+    if isinstance(dynamic, exp.DynamicIdentifier) and isinstance(dynamic.this, exp.Literal) and dynamic.this.is_string:
+        return qualify(split_qualified(dynamic.this.this), database, schema, command)
     parts = [
         identifier_from_sqlglot(part)
         for part in (table.args.get("catalog"), table.args.get("db"), table.this)

@@ -40,8 +40,27 @@ PACKAGES_ERROR = (
 DECOMMISSIONED_ERRNO = 391569
 
 
+# Snowflake channel (conda) names whose Python distribution, as importlib.metadata knows it, is spelled
+# otherwise: the channel's `pytorch` (packages.json) installs the `torch` distribution
+# (https://anaconda.org/anaconda/pytorch: "import torch"), `py-xgboost` / `py-lightgbm` the Python
+# bindings of xgboost / lightgbm (https://anaconda.org/anaconda/py-xgboost). Other names only differ
+# in case and '-' / '_' / '.', which the worker's lookup ignores (PEP 503).
+CHANNEL_DISTRIBUTIONS = {"pytorch": "torch", "py-xgboost": "xgboost", "py-lightgbm": "lightgbm"}
+
+
 def canonical(name: str) -> str:
     return name.strip().lower().replace("_", "-")
+
+
+def distribution_names(specs: list[str]) -> list[str]:
+    """The Python distributions a PACKAGES list names, in order: ['pytorch', 'pandas==2.1.4'] -> ['torch', 'pandas']."""
+    names = []
+    for spec in specs:
+        match = _SPEC.match(spec)
+        if match:
+            name = canonical(match[1]).replace(".", "-")
+            names.append(CHANNEL_DISTRIBUTIONS.get(name, name))
+    return list(dict.fromkeys(names))
 
 
 def _version_key(version: str) -> tuple[int, Version | str]:

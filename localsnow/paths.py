@@ -9,12 +9,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOME_ENV = "LOCALSNOW_HOME"
+# The default home's name, in the project root.
+HOME_DIRNAME = ".localsnow"
+# The project root is the nearest directory, from a starting one upwards, holding one of these.
+# deploy (manifest confinement) uses the same rule: one definition for both, here, because
+# localsnow must not import deploy (UDF workers import localsnow).
+PROJECT_MARKERS = ("snowflake.yml", "pyproject.toml", ".git")
+
+
+def project_root(start: Path) -> Path:
+    """The nearest folder from `start` upwards holding a project marker; `start` itself if none does."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return start
 
 
 def resolve_home(home: Path | str | None = None) -> Path:
-    """The home directory: the argument, else $LOCALSNOW_HOME, else ./.localsnow."""
+    """The home directory: the argument, else $LOCALSNOW_HOME, else <project root>/.localsnow.
+
+    The project root is found from the working directory, so every folder of a
+    project shares one embedded account (`cd udf && deploy sql ...` included).
+    """
     if home is None:
-        home = os.environ.get(HOME_ENV) or Path.cwd() / ".localsnow"
+        home = os.environ.get(HOME_ENV) or project_root(Path.cwd()) / HOME_DIRNAME
     return Path(home).expanduser().resolve()
 
 
@@ -28,6 +47,11 @@ class Layout:
     def server_file(self) -> Path:
         """pid and port of the running server (absent when stopped)."""
         return self.home / "server.json"
+
+    @property
+    def port_file(self) -> Path:
+        """The port chosen with `start --port N`, kept for every later start (absent: any free port)."""
+        return self.home / "port"
 
     @property
     def password_file(self) -> Path:

@@ -39,7 +39,10 @@ def use_stage_root(layout: Layout) -> None:
 def open_fakesnow(layout: Layout, snapshot: PackageSnapshot) -> FakeSnow:
     layout.create()
     use_stage_root(layout)
-    instance = FakeSnow(db_path=layout.databases_dir)
+    # A login naming a database or schema that does not exist leaves the session without a
+    # current one, as in Snowflake (snowflake-connector-python#26: "silently ignored if they
+    # don't exist"); fakesnow would create them, hiding a missing `CREATE DATABASE`.
+    instance = FakeSnow(db_path=layout.databases_dir, create_database_on_connect=False, create_schema_on_connect=False)
     duck = instance.duck_conn
     # Swap the in-memory global catalog for a file; its creation SQL is idempotent.
     duck.execute(f"DETACH {GLOBAL_DATABASE_NAME}")

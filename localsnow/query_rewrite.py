@@ -3,7 +3,8 @@
 `SELECT "DB"."S"."SUMMARIZE"(article)` becomes `SELECT _ls_udf_<id>(CAST(article AS
 VARCHAR))`: the call goes to the function's registered DuckDB implementation,
 with Snowflake's coercion of arguments to the declared types. Renaming also
-sidesteps DuckDB keywords such as SUMMARIZE.
+sidesteps DuckDB keywords such as SUMMARIZE. Result columns keep Snowflake's
+names (localsnow.column_names), never the internal one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from localsnow import errors
+from localsnow.column_names import name_columns
 from localsnow.functions import FunctionCatalog, FunctionDef
 from localsnow.names import ObjectName, identifier_from_sqlglot, qualify
 from localsnow.packages import PACKAGES_TABLE
@@ -84,7 +86,17 @@ def _is_packages_table(table: exp.Table) -> bool:
 
 
 def rewrite(sql: str, catalog: FunctionCatalog, database: str | None, schema: str | None) -> str | None:
-    """The rewritten SQL, or None when the statement needs no rewriting."""
+    """The rewritten SQL, or None when the statement needs no rewriting.
+
+    Unaliased expressions first get Snowflake's column names (column_names), so a UDF call
+    renamed below still shows as `SUMMARIZE(ARTICLE)`.
+    """
+    named = name_columns(sql)
+    calls = _rewrite_calls(named or sql, catalog, database, schema)
+    return calls or named
+
+
+def _rewrite_calls(sql: str, catalog: FunctionCatalog, database: str | None, schema: str | None) -> str | None:
     lowered = sql.lower()
     if "(" not in sql and "packages" not in lowered:
         return None

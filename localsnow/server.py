@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import socket
 import time
 import warnings
@@ -32,20 +33,22 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from deploy import names
 from localsnow import errors
 from localsnow.context import BUCKET_ROUTE, Context, Delegate, Transfer
-from localsnow.daemon import HEALTH_PATH, STATUS_PATH
+from localsnow.daemon import HEALTH_PATH, STATUS_PATH, USER
 from localsnow.dispatch import route
 from localsnow.execution import execute
 from localsnow.paths import Layout, resolve_home
 from localsnow.responses import ResultSet, error_body, result_body
+from localsnow.sessions import DEFAULT_ROLE, DEFAULT_WAREHOUSE
 from localsnow.stages import UPLOAD_TEMP_PREFIX
 from localsnow.state import ServerState, open_state
 
 logger = logging.getLogger("localsnow.server")
 
 _FORMATTED_PREFIX = re.compile(r"^\d{6} \([0-9A-Z]+\): (?:[\w-]+: )?")
-_REPLACED_ROUTES = {"/session/v1/login-request", "/queries/v1/query-request", "/fs_bucket/{path:path}"}
+_REPLACED_ROUTES = {"/session/v1/login-request", "/session", "/queries/v1/query-request", "/fs_bucket/{path:path}"}
 # Exceptions fakesnow's route logs before answering HTTP 500, per request.
 _fakesnow_failures: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
     "fakesnow_failures", default=None
@@ -66,9 +69,18 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return json.loads(body)
 
 
-def _bindings(body: dict[str, Any]) -> Any:
+def _identifier(text: str | None) -> str | None:
+    """A login parameter's name (role, warehouse, user) as Snowflake resolves it: unquoted upper-cased."""
+    if not text:
+        return None
+    try:
+        return names.parse_identifier(text)
+    except names.InvalidName:
+        return text.upper()
+
+
+def _bindings(bindings: dict[str, Any] | None) -> Any:
     """Bound parameters as fakesnow's cursor takes them (array bindings are not rewritten)."""
-    bindings = body.get("bindings")
     if not bindings:
         return None
     if not all(k.isdigit() for k in bindings):
@@ -81,6 +93,28 @@ def _bindings(body: dict[str, Any]) -> Any:
 def _unsupported_by_fakesnow(failures: list[BaseException]) -> dict[str, Any]:
     detail = str(failures[-1]).strip().splitlines()[0] if failures else "see the server log"
     return error_body(errors.sql_error(f"SQL execution error: {detail}", 100000, "22000"))
+
+
+def _login_namespace(conn: Any) -> tuple[str | None, str | None]:
+    """The session's current database and schema after login, as Snowflake sets them.
+
+    A database or schema that does not exist is ignored, not an error (snowflake-connector-python
+    issue #26: "silently ignored if they don't exist"); a database named without a schema lands
+    in its PUBLIC schema when there is one (docs sql-reference/sql/use-database: "the PUBLIC
+    schema ... is used by default"). fakesnow would keep the names and use DuckDB's `main`.
+    """
+    if conn.database and not conn.database_set:
+        conn.database, conn._schema = None, None
+    elif conn.database_set and not conn.schema_set and conn._schema:
+        conn._schema = None  # named but missing: no current schema
+    elif conn.database_set and not conn.schema_set:
+        public = conn._duck_conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE upper(catalog_name) = ? AND schema_name = 'PUBLIC'",
+            [conn.database.upper()],
+        ).fetchall()
+        if public:
+            conn.cursor().execute(f"USE SCHEMA {names.quote(conn.database)}.PUBLIC")
+    return conn.database, conn._schema if conn.schema_set else None
 
 
 class App:
@@ -108,7 +142,43 @@ class App:
                     "success": False,
                 }
             )
-        return await fakesnow_server.login_request(request)  # reads the cached body
+        response = await fakesnow_server.login_request(request)  # reads the cached body
+        return await run_in_threadpool(self._open_session, request, body, response)
+
+    def _open_session(self, request: Request, body: dict[str, Any], response: Response) -> Response:
+        """Add what Snowflake's login answer has and fakesnow's lacks: the session id, role and
+        warehouse (the connector reads data.sessionId and sessionInfo.roleName/warehouseName,
+        connector auth/_auth.py)."""
+        payload = json.loads(bytes(response.body))
+        data = payload.get("data") or {}
+        token = data.get("token")
+        conn = fakesnow_server.sessions.get(token) if token else None
+        if conn is None:
+            return response
+        user = _identifier((body.get("data") or {}).get("LOGIN_NAME")) or USER
+        role = _identifier(request.query_params.get("roleName")) or DEFAULT_ROLE
+        warehouse = _identifier(request.query_params.get("warehouse")) or DEFAULT_WAREHOUSE
+        # A warehouse that does not exist leaves the session without one, as in Snowflake.
+        if not self.state.warehouse_exists(warehouse):
+            warehouse = None
+        session = self.state.sessions.open(token, conn, user, role, warehouse)
+        database, schema = _login_namespace(conn)
+        data["sessionId"] = session.id
+        # Without a master token the connector skips its logout (network.py delete_session: "Connection
+        # is closed"), and the session would never end here; Snowflake's login answer carries one.
+        data.setdefault("masterToken", secrets.token_urlsafe(32))
+        data.setdefault("sessionInfo", {}).update(
+            {"roleName": role, "warehouseName": warehouse, "databaseName": database, "schemaName": schema}
+        )
+        logger.info("session %d opened (role %s, warehouse %s)", session.id, role, warehouse)
+        return JSONResponse(payload)
+
+    async def session(self, request: Request) -> Response:
+        """fakesnow's /session route (heartbeat, delete); a deleted session's temporary objects go."""
+        token = fakesnow_server.to_token(request) if request.headers.get("Authorization") else None
+        if token and request.query_params.get("delete") and self.state.sessions.get(token):
+            await run_in_threadpool(self.state.end_session, token)
+        return await fakesnow_server.session(request)
 
     async def query(self, request: Request) -> Response:
         try:
@@ -120,20 +190,49 @@ class App:
             )
         body = await _json_body(request)
         sql = body["sqlText"]
-        ctx = Context(self.state, conn, f"{request.url.scheme}://{request.url.netloc}")
+        logger.debug("statement%s: %s", " (describe only)" if body.get("describeOnly") else "", sql[:2000])
+        session = self.state.sessions.get(fakesnow_server.to_token(request))
+        if session is None:  # a token fakesnow knows but this server never opened: cannot happen
+            return JSONResponse(error_body(errors.sql_error("Session no longer exists.", 390111, "08001")))
+        ctx = Context(self.state, conn, f"{request.url.scheme}://{request.url.netloc}", session, body.get("bindings"))
+        ctx.request = self.state.sessions.start_request(session)
+        try:
+            response = await self._answer(request, ctx, sql, body)
+        finally:
+            self.state.sessions.end_request(session, ctx.request)
+        return response
+
+    async def _answer(self, request: Request, ctx: Context, sql: str, body: dict[str, Any]) -> Response:
+        conn = ctx.conn
         try:
             outcome = await run_in_threadpool(route, ctx, sql)
             if isinstance(outcome, ResultSet):
-                return JSONResponse(result_body(outcome, conn.database, conn.schema))
+                payload = result_body(outcome, conn.database, conn.schema)
+                self.state.sessions.remember_result(payload["data"]["queryId"], outcome)
+                return self._answered(ctx, payload)
             if isinstance(outcome, Transfer):
                 return JSONResponse({"data": outcome.data, "success": True})
             return await self._delegate(request, ctx, sql, body, outcome)
         except sf_errors.DatabaseError as error:
             logger.info("statement failed: %s", (error.raw_msg or "").split("\n")[0])
-            return JSONResponse(error_body(error))
+            return self._answered(ctx, error_body(error))
         except Exception as error:
             logger.exception("internal error")
-            return JSONResponse(error_body(errors.sql_error(f"Internal error: {error}", 100000, "XX000")))
+            return self._answered(ctx, error_body(errors.sql_error(f"Internal error: {error}", 100000, "XX000")))
+
+    @staticmethod
+    def _answered(ctx: Context, payload: dict[str, Any], status: int = 200) -> Response:
+        """Note the statement's query id for LAST_QUERY_ID() (failed statements count too), and
+        answer with the session's role and warehouse after it, as Snowflake does: the connector
+        takes finalRoleName / finalWarehouseName from every answer (connection.py)."""
+        data = payload.get("data")
+        query_id = data.get("queryId") if isinstance(data, dict) else None
+        if query_id:
+            ctx.session.query_ids.append(str(query_id))
+        if payload.get("success") and isinstance(data, dict) and "rowtype" in data:
+            data["finalRoleName"] = ctx.session.role
+            data["finalWarehouseName"] = ctx.session.warehouse
+        return JSONResponse(payload, status_code=status)
 
     async def _delegate(
         self, request: Request, ctx: Context, sql: str, body: dict[str, Any], outcome: Delegate
@@ -141,11 +240,12 @@ class App:
         if outcome.sql is None and outcome.like is None:
             payload, status = await self._fakesnow_query(request)
         else:
-            run = (ctx.conn, outcome.sql or sql, _bindings(body), self.state.runtime, outcome.like)
-            payload, status = await run_in_threadpool(execute, *run), 200
+            run = (ctx.conn, outcome.sql or sql, _bindings(ctx.bindings), self.state.runtime, outcome.like)
+            describe_only = bool(body.get("describeOnly"))
+            payload, status = await run_in_threadpool(execute, *run, describe_only=describe_only), 200
         if payload.get("success") and outcome.after:
             await run_in_threadpool(outcome.after)
-        return JSONResponse(payload, status_code=status)
+        return self._answered(ctx, payload, status)
 
     async def _fakesnow_query(self, request: Request) -> tuple[dict[str, Any], int]:
         """fakesnow's own route, its failures made into Snowflake error bodies."""
@@ -210,6 +310,7 @@ def create_app(state: ServerState) -> Starlette:
 
     routes = [
         Route("/session/v1/login-request", app.login, methods=["POST"]),
+        Route("/session", app.session, methods=["POST"]),
         Route("/queries/v1/query-request", app.query, methods=["POST"]),
         Route(f"{BUCKET_ROUTE}/{{path:path}}", app.bucket_put, methods=["PUT"]),
         Route(f"{BUCKET_ROUTE}/{{path:path}}", app.bucket_get, methods=["GET"]),
@@ -225,7 +326,8 @@ def _configure_logging(layout: Layout) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(logging.INFO)
+    # LOCALSNOW_LOG_LEVEL=DEBUG logs every statement's text (it may hold literals: debugging only).
+    root.setLevel(os.environ.get("LOCALSNOW_LOG_LEVEL", "INFO").upper())
     logging.captureWarnings(True)
     # fakesnow converts every result this way; the note would repeat on each query.
     warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")

@@ -10,6 +10,13 @@ start on demand, so a one-row query starts one process. The pool splits the rows
 of each DuckDB chunk into balanced batches (at most the handler's
 max_batch_size rows each) and runs them concurrently on idle workers; results
 come back in row order. A replaced or dropped definition stops its workers.
+
+Workers run on Snowflake's channel line of the libraries: $LOCALSNOW_UDF_PYTHON, else
+the project's .venv-compat (scripts/compat_env.sh; transformers 4.41.2, pandas 2.2.3,
+numpy 1.26.4, cloudpickle 3.1.1), else, with a warning in the server and worker logs,
+the server's own interpreter. Each worker gets the function's PACKAGES as distribution
+names and lets the handler import only those, their dependencies, the standard library,
+its IMPORTS and `_snowflake` (localsnow.udf_imports).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -39,6 +47,7 @@ import pyarrow as pa
 import localsnow
 from localsnow.daemon import DISABLE_PLATFORM_DETECTION_ENV
 from localsnow.functions import FunctionDef
+from localsnow.packages import distribution_names
 from localsnow.paths import Layout, remove_tree
 from localsnow.stages import StageStore
 from localsnow.udf_worker import DROP_PATH_ENV
@@ -155,20 +164,90 @@ def plan_batches(rows: int, processes: int, vectorized: bool, max_batch_size: in
     return spans
 
 
+UDF_PYTHON_ENV = "LOCALSNOW_UDF_PYTHON"
+# Snowflake's channel line of the libraries (transformers 4.41.2, pandas 2.2.3, numpy 1.26.4, ...),
+# built by scripts/compat_env.sh; its stamp is written last, so an env with one is complete.
+COMPAT_VENV = ".venv-compat"
+COMPAT_STAMP = ".compat-stamp"
+
+
 def _package_parent() -> str | None:
     """The source tree holding `localsnow`, when it is not installed in site-packages."""
     parent = Path(localsnow.__file__).resolve().parent.parent
     return None if parent.name in ("site-packages", "dist-packages") else str(parent)
 
 
+def project_roots(home: Path | None = None) -> list[Path]:
+    """Where a project's .venv-compat may sit, in order: the checkout holding localsnow's source;
+    for an installed localsnow, the folder holding the server's venv (`<project>/.venv`) and the
+    one holding the home (`<project>/.localsnow`)."""
+    roots = [Path(source)] if (source := _package_parent()) else []
+    roots.append(Path(sys.prefix).resolve().parent)
+    if home is not None:
+        roots.append(home.resolve().parent)
+    return list(dict.fromkeys(roots))
+
+
+@dataclass(frozen=True)
+class WorkerPython:
+    """The interpreter UDF workers run on, and why (a warning when it is not Snowflake's line)."""
+
+    path: str
+    source: str
+    warning: str | None = None
+
+
+def choose_worker_python(home: Path | None = None) -> WorkerPython:
+    """$LOCALSNOW_UDF_PYTHON, else the project's complete .venv-compat, else this interpreter (warned)."""
+    if explicit := os.environ.get(UDF_PYTHON_ENV, "").strip():
+        return WorkerPython(explicit, UDF_PYTHON_ENV)
+    for root in project_roots(home):
+        python = root / COMPAT_VENV / "bin" / "python"
+        if (root / COMPAT_VENV / COMPAT_STAMP).is_file() and os.access(python, os.X_OK):
+            return WorkerPython(str(python), f"{COMPAT_VENV} (Snowflake's channel line)")
+    looked = ", ".join(str(root / COMPAT_VENV) for root in project_roots(home))
+    return WorkerPython(
+        sys.executable,
+        "the server's own interpreter",
+        f"Python UDFs run on the server's own interpreter ({sys.executable}), whose libraries are not "
+        f"Snowflake's channel line (e.g. transformers 4.41.2): no complete {COMPAT_VENV} at {looked}. "
+        f"Build it with `make compat` (scripts/compat_env.sh) or point {UDF_PYTHON_ENV} at a Python",
+    )
+
+
+def worker_import_path(layout: Layout) -> Path:
+    """A folder holding only `localsnow` (a link to this package), for the worker's PYTHONPATH:
+    any interpreter can run localsnow.udf_worker from it, and it exposes neither the checkout
+    (deploy/, udf/, ...) nor the server's site-packages, as the package's own parent would."""
+    folder = layout.udf_dir / ".worker-path"
+    link = folder / "localsnow"
+    target = Path(localsnow.__file__).resolve().parent
+    if not (link.is_symlink() and link.resolve() == target):
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".localsnow-{uuid.uuid4().hex[:8]}"
+        staging.symlink_to(target, target_is_directory=True)
+        os.replace(staging, link)  # atomic: a worker starting meanwhile sees the old or the new link
+    return folder
+
+
 class Worker:
     """One handler process; it runs one batch at a time (its pool hands it to one caller)."""
 
-    def __init__(self, function: FunctionDef, directory: Path, log_path: Path, timeout: float):
+    def __init__(
+        self,
+        function: FunctionDef,
+        directory: Path,
+        log_path: Path,
+        timeout: float,
+        python: WorkerPython | None = None,
+        import_path: Path | None = None,
+    ):
         self.function = function
         self.directory = directory
         self.log_path = log_path
         self.timeout = timeout
+        self.python = python or choose_worker_python()
+        self.import_path = import_path
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._channel: Connection | None = None
@@ -192,27 +271,40 @@ class Worker:
         scratch.mkdir(parents=True, exist_ok=True)
         parent_end, child_end = socket.socketpair()
         imports = f"snowflake_import_directory={self.directory / 'imports'}/"
-        command = [sys.executable, "-X", imports, "-m", "localsnow.udf_worker"]
+        command = [self.python.path, "-X", imports, "-m", "localsnow.udf_worker"]
         command += ["--fd", str(child_end.fileno()), "--handler", function.handler]
         command += ["--arg-types", ",".join(t.duckdb or "" for t in function.arg_types)]
         command += ["--return-type", function.returns.duckdb or ""]
+        command += ["--packages", ",".join(distribution_names(function.packages))]
         if inline_dir:
             command += ["--inline-dir", str(inline_dir)]
         env = dict(os.environ)
         env[DISABLE_PLATFORM_DETECTION_ENV] = "true"  # a handler's own connector login stays on loopback too
-        if source := _package_parent():
+        source = str(self.import_path) if self.import_path else _package_parent()
+        if source:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
             env[DROP_PATH_ENV] = source
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                pass_fds=[child_end.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=scratch,
-                env=env,
-            )
+            if self.python.warning:
+                log.write(f"localsnow: WARNING: {self.python.warning}\n".encode())
+                log.flush()
+            try:
+                self._process = subprocess.Popen(
+                    command,
+                    pass_fds=[child_end.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=scratch,
+                    env=env,
+                )
+            except OSError as error:
+                parent_end.close()
+                child_end.close()
+                raise UdfError(
+                    f"Cannot start a Python UDF worker with {self.python.path} ({self.python.source}): {error}. "
+                    f"Point {UDF_PYTHON_ENV} at a Python 3 interpreter, or unset it"
+                ) from None
         child_end.close()
         self._channel = Connection(parent_end.detach())
         logger.info("started worker pid %s for %s", self._process.pid, function.object_name.dotted)
@@ -282,10 +374,19 @@ class WorkerPool:
     is released while they wait), so the processes compute in parallel.
     """
 
-    def __init__(self, function: FunctionDef, directory: Path, log_path: Path, timeout: float, size: int) -> None:
+    def __init__(
+        self,
+        function: FunctionDef,
+        directory: Path,
+        log_path: Path,
+        timeout: float,
+        size: int,
+        python: WorkerPython | None = None,
+        import_path: Path | None = None,
+    ) -> None:
         self.function = function
         self.size = size
-        self._new_worker = lambda: Worker(function, directory, log_path, timeout)
+        self._new_worker = lambda: Worker(function, directory, log_path, timeout, python, import_path)
         self._changed = threading.Condition()
         self._workers: list[Worker] = []  # started, starting or busy
         self._idle: list[Worker] = []
@@ -453,6 +554,11 @@ class UdfRuntime:
         self._duck = duck
         self._timeout = timeout or float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
         self._processes = processes if processes is not None else processes_from_env()
+        self._python = choose_worker_python(layout.home)
+        if self._python.warning:
+            logger.warning("%s", self._python.warning)
+        else:
+            logger.info("Python UDF workers run on %s (%s)", self._python.path, self._python.source)
         self._pools: dict[str, WorkerPool] = {}
         self._errors: dict[str, str] = {}
         self._callables: dict[str, Callable[..., pa.Array]] = {}
@@ -541,7 +647,15 @@ class UdfRuntime:
                 directory = self._materialize(function)
                 # One log per definition: its workers append their output to it.
                 log_path = self._layout.logs_dir / f"udf-{function.name.lower()}-{function.id[:8]}.log"
-                pool = WorkerPool(function, directory, log_path, self._timeout, self._processes)
+                pool = WorkerPool(
+                    function,
+                    directory,
+                    log_path,
+                    self._timeout,
+                    self._processes,
+                    self._python,
+                    worker_import_path(self._layout),
+                )
                 self._pools[function.id] = pool
             return pool
 

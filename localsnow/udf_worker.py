@@ -5,6 +5,11 @@ Started by the server as
 so that the handler sees its IMPORTS the way Snowflake lays them out: one flat,
 read-only directory named by sys._xoptions["snowflake_import_directory"], which
 is also on sys.path (a handler `handler.summarize` imports module `handler`).
+--packages names the Python distributions of the function's PACKAGES: the handler
+may import them, their dependencies, the standard library, its IMPORTS and
+`_snowflake`, and nothing else (localsnow.udf_imports), as in Snowflake. The
+worker itself imports only the standard library before the handler, so nothing
+it loaded can leak to the handler through sys.modules (and localsnow is hidden).
 Messages are pickled tuples over a socket inherited as fd N:
     -> ("ready", {...}) | ("error", text)          once, after importing the handler
     <- ("call", [column, ...])  -> ("ok", values) | ("error", text)
@@ -25,6 +30,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from localsnow import udf_imports
+
 INLINE_MODULE = "_udf_code"
 DROP_PATH_ENV = "LOCALSNOW_WORKER_DROP_PATH"
 
@@ -36,6 +43,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--arg-types", default="", help="comma-separated DuckDB types")
     parser.add_argument("--return-type", required=True, help="DuckDB type")
     parser.add_argument("--inline-dir", help="directory holding _udf_code.py (inline body)")
+    parser.add_argument("--packages", default="", help="comma-separated distributions the handler may import")
     return parser.parse_args(argv)
 
 
@@ -45,8 +53,8 @@ def _install_snowflake_stub() -> None:
     sys.modules["_snowflake"] = snowflake_stub
 
 
-def _isolate_sys_path(import_dir: str | None, inline_dir: str | None) -> None:
-    """Show the handler its imports, not the server's working tree."""
+def _isolate_sys_path(import_dir: str | None, inline_dir: str | None) -> list[str]:
+    """Show the handler its imports, not the server's working tree; returns the handler's code paths."""
     dropped = {os.path.realpath(p) for p in os.environ.get(DROP_PATH_ENV, "").split(os.pathsep) if p}
     dropped.add(os.path.realpath(os.getcwd()))
     sys.path[:] = [p for p in sys.path if p and os.path.realpath(p) not in dropped]
@@ -55,6 +63,24 @@ def _isolate_sys_path(import_dir: str | None, inline_dir: str | None) -> None:
         # Snowflake puts imported .zip archives on the path too (zipimport).
         front += sorted(str(p) for p in Path(import_dir).glob("*.zip"))
     sys.path[:0] = front
+    return front
+
+
+def _enforce_packages(packages: list[str], code_paths: list[str]) -> None:
+    """Let the handler import only what Snowflake would give it; say what the environment lacks."""
+    closure = udf_imports.resolve(packages)
+    print(
+        f"localsnow: Python {sys.version.split()[0]} at {sys.executable}; PACKAGES resolve to "
+        + (", ".join(f"{n} {v}" for n, v in sorted(closure.distributions.items())) or "nothing"),
+        flush=True,
+    )
+    for name in closure.missing:
+        print(
+            f"localsnow: WARNING: '{name}' (from PACKAGES) is not installed in {sys.prefix}; the handler cannot "
+            f"import it. Install it there (scripts/compat_env.sh builds .venv-compat) or set LOCALSNOW_UDF_PYTHON",
+            flush=True,
+        )
+    udf_imports.ImportPolicy(closure.modules, code_paths).install()
 
 
 def _load_handler(spec: str, inline_dir: str | None) -> Callable[..., Any]:
@@ -73,11 +99,16 @@ def _load_handler(spec: str, inline_dir: str | None) -> Callable[..., Any]:
 
 
 def _format_error(error: BaseException) -> str:
-    """The traceback from the handler's frames on, as Snowflake shows it."""
+    """The traceback from the handler's frames on, as Snowflake shows it: without the worker's
+    frames nor importlib's (its import_module loads the handler's module)."""
     summary = traceback.TracebackException.from_exception(error)
-    here = os.path.realpath(__file__)
+    hidden = {os.path.realpath(__file__), os.path.realpath(importlib.__file__)}
     summary.stack = traceback.StackSummary.from_list(
-        [frame for frame in summary.stack if os.path.realpath(frame.filename) != here]
+        [
+            frame
+            for frame in summary.stack
+            if os.path.realpath(frame.filename) not in hidden and not frame.filename.startswith("<frozen importlib")
+        ]
     )
     return "".join(summary.format()).rstrip()
 
@@ -167,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     channel = Connection(args.fd)
     _install_snowflake_stub()
-    _isolate_sys_path(sys._xoptions.get("snowflake_import_directory"), args.inline_dir)  # type: ignore[arg-type]
+    code_paths = _isolate_sys_path(sys._xoptions.get("snowflake_import_directory"), args.inline_dir)  # type: ignore[arg-type]
     try:
+        _enforce_packages([p for p in args.packages.split(",") if p], code_paths)
         runner = Runner(
             _load_handler(args.handler, args.inline_dir),
             [t for t in args.arg_types.split(",") if t],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv-compat: a second environment with the transformers 4.x stack that
-# Snowflake's Anaconda channel pins (localsnow/packages.json), in which
-# tests/test_transformers4_compat.py runs udf/handler.py on artifacts saved by
-# the main environment's transformers 5.
+# Snowflake's Anaconda channel pins (localsnow/packages.json). The embedded
+# Snowflake's Python UDF workers run on it (localsnow/udf_runtime.py picks it when
+# its stamp exists), and tests/test_transformers4_compat.py runs udf/handler.py on
+# artifacts saved by the main environment's transformers 5.
 #
 # It is its own venv with its own torch rather than borrowing the main venv's
 # site-packages: that would expose everything installed there (transformers 5's
@@ -30,6 +31,10 @@ torch_index="${TORCH_INDEX:-}"
 # transformers 4.41.2 does not cap it (numpy>=1.17) and runs this check with
 # numpy 2.x too, but 1.26.4 is what the channel's 4.41-era builds were made
 # against; torch 2.13 and pandas 2.2.3 work with it.
+# cloudpickle: Snowpark pickles every function it registers and adds cloudpickle to
+# its PACKAGES (Session._resolve_packages: "Always include cloudpickle"); 3.1.1 is
+# the newest the channel resolves (localsnow/packages.json) and loads the pickles
+# of the clients' cloudpickle 3.1.2 (2.2.1 cannot: no _function_setstate).
 requirements=(
     transformers==4.41.2
     tokenizers==0.19.1
@@ -38,6 +43,7 @@ requirements=(
     huggingface_hub==0.23.4
     pandas==2.2.3
     numpy==1.26.4
+    cloudpickle==3.1.1
     "torch==$torch_version"
 )
 
@@ -61,11 +67,11 @@ pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check --no-input)
 "${pip[@]}" install "torch==$torch_version" ${torch_index:+--index-url "$torch_index"}
 "${pip[@]}" install "${requirements[@]}"
 "$venv/bin/python" - <<'PY'
-import numpy, pandas, safetensors, sentencepiece, tokenizers, torch, transformers
+import cloudpickle, numpy, pandas, safetensors, sentencepiece, tokenizers, torch, transformers
 
 assert transformers.__version__.startswith("4.41."), transformers.__version__
 print("compat_env:", ", ".join(f"{m.__name__} {m.__version__}" for m in (
-    transformers, tokenizers, sentencepiece, safetensors, torch, numpy, pandas)))
+    transformers, tokenizers, sentencepiece, safetensors, torch, numpy, pandas, cloudpickle)))
 PY
 # Written last: an interrupted build has no stamp and is rebuilt next time.
 printf '%s\n' "$key" >"$stamp"

@@ -291,6 +291,18 @@ def test_user_local_with_account_is_a_real_connection(tmp_path: Path) -> None:
     assert spec.params["account"] == "mine"
 
 
+def test_a_local_section_from_deploy_local_status_stays_the_embedded_snowflake(tmp_path: Path) -> None:
+    """`deploy local status --format toml` pasted as [local]: port and password come from the server."""
+    section = '[local]\nhost = "127.0.0.1"\nport = 9\naccount = "local"\nuser = "LOCALSNOW"\npassword = "old"\n'
+    write(tmp_path, "connections.toml", section + 'database = "D"\nnetwork_timeout = 900\n')
+    spec = resolve(tmp_path, "local")
+    assert spec.is_local
+    assert dict(spec.params) == {**{k: v for k, v in spec.params.items() if spec.sources[k] == "default"},
+                                 "database": "D", "network_timeout": 900}  # fmt: skip
+    write(tmp_path, "connections.toml", section.replace("127.0.0.1", "10.0.0.5"))
+    assert not resolve(tmp_path, "local").is_local  # another host: the user's own server
+
+
 def test_local_home_from_file_and_env(tmp_path: Path) -> None:
     env = {"LOCALSNOW_HOME": "/from/env"}
     spec = resolve(tmp_path, "local", env)

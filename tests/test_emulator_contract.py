@@ -53,8 +53,7 @@ def account(local_snowflake: dict[str, Any], tmp_path_factory: pytest.TempPathFa
     """The fixtures' objects on a fresh embedded Snowflake: FULL and SSE stages, files, the function."""
     conn = snowflake.connector.connect(**local_snowflake)
     session = Session(conn)
-    session.query("CREATE DATABASE T5_DEMO")
-    session.query("CREATE SCHEMA T5_DEMO.PUBLIC")
+    session.query("CREATE DATABASE T5_DEMO")  # with its PUBLIC schema, as in Snowflake
     session.query("CREATE STAGE T5_DEMO.PUBLIC.T5_P_MODEL COMMENT = 'Weights [t5-deploy]'")
     session.query(
         "CREATE STAGE T5_DEMO.PUBLIC.LLM ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE') COMMENT = 'Handler [t5-deploy]'"

@@ -101,8 +101,7 @@ def news_table(tmp_path_factory: pytest.TempPathFactory):
     try:
         conn = snowflake.connector.connect(**localsnow.ensure_running(home))
         cursor = conn.cursor()
-        cursor.execute("CREATE DATABASE T5_TRAIN")
-        cursor.execute("CREATE SCHEMA T5_TRAIN.PUBLIC")
+        cursor.execute("CREATE DATABASE T5_TRAIN")  # with its PUBLIC schema, as in Snowflake
         cursor.execute(
             "CREATE TABLE T5_TRAIN.PUBLIC.NEWS (ID VARCHAR, SPLIT VARCHAR, ARTICLE VARCHAR, SUMMARY VARCHAR)"
         )

@@ -124,12 +124,16 @@ def test_state_survives_stop_and_start(home: Path, tmp_path: Path) -> None:
     assert localsnow.status(home)["running"]
 
 
-def test_reset_wipes_everything(home: Path) -> None:
-    localsnow.ensure_running(home)
+def test_reset_wipes_everything_but_the_credentials(home: Path) -> None:
+    password = localsnow.ensure_running(home)["password"]
     localsnow.reset(home)
     assert localsnow.status(home) == {
-        "running": False, "pid": None, "port": None, "home": str(home), "stages": 0, "functions": 0,
+        "running": False, "pid": None, "port": None, "kept_port": None, "home": str(home), "stages": 0,
+        "functions": 0,
     }  # fmt: skip
-    conn = snowflake.connector.connect(**localsnow.ensure_running(home))
+    kwargs = localsnow.ensure_running(home)
+    # A client configured from `deploy local status` keeps working after a reset.
+    assert kwargs["password"] == password
+    conn = snowflake.connector.connect(**kwargs)
     assert "T5_DEMO" not in [r[1] for r in conn.cursor().execute("SHOW DATABASES").fetchall()]
     conn.close()

@@ -87,7 +87,8 @@ def test_create_show_describe(conn, staged) -> None:
     assert props["installed_packages"] == (
         "['transformers==4.41.2','pytorch==2.5.1','sentencepiece==0.1.99','pandas==2.1.4']"
     )
-    assert {"body", "external_access_integrations", "secrets"} <= set(props)
+    assert {"body", "secrets"} <= set(props)
+    assert "external_access_integrations" not in props  # absent without integrations
 
 
 def test_show_scopes_and_like(conn, staged) -> None:

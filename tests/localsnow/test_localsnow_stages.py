@@ -54,6 +54,7 @@ def test_create_is_idempotent_and_shows_metadata(conn, stage: str) -> None:
     assert row["comment"] == "model weights"  # the first CREATE's comment
     assert row["type"] == "INTERNAL"  # SNOWFLAKE_FULL, the default encryption
     query(conn, 'CREATE DATABASE IF NOT EXISTS "LSXTEST"')
+    query(conn, 'USE SCHEMA "LS_TEST"."PUBLIC"')  # a new database became the current one
     assert {r[1] for r in query(conn, "SHOW DATABASES LIKE 'ls_test'")} == {"LS_TEST", "LSXTEST"}
     # LIKE is case-insensitive; a backslash escapes a wildcard (the reconciler's exact-name form)
     assert [r[1] for r in query(conn, r"SHOW DATABASES LIKE 'LS\\_TEST'")] == ["LS_TEST"]

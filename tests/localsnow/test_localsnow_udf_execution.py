@@ -50,7 +50,8 @@ def fail(text):
 """
 
 PYTHON = "LANGUAGE PYTHON RUNTIME_VERSION = '3.11'"
-IMPORTS = "IMPORTS = ('@LLM/ab12/handler.py', '@LLM/ab12/settings.json')"
+# Every function importing the module imports pandas, so each declares it, as Snowflake requires.
+IMPORTS = "IMPORTS = ('@LLM/ab12/handler.py', '@LLM/ab12/settings.json') PACKAGES = ('pandas')"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def handler_log(conn: snowflake.connector.SnowflakeConnection, tmp_path_factory:
         put(conn, source / name, "@LLM/ab12/")
     for sql in [
         f'CREATE OR REPLACE FUNCTION "LS_TEST"."PUBLIC"."SUMMARIZE"("TEXT" VARCHAR) COPY GRANTS RETURNS VARCHAR '
-        f"{PYTHON} {IMPORTS} PACKAGES = ('pandas') HANDLER = 'handler.shout'",
+        f"{PYTHON} {IMPORTS} HANDLER = 'handler.shout'",
         f"CREATE OR REPLACE FUNCTION REPEAT_TEXT(t VARCHAR, n NUMBER) RETURNS VARCHAR {PYTHON} {IMPORTS} "
         "HANDLER = 'handler.repeat'",
         f"CREATE OR REPLACE FUNCTION KIND(v VARCHAR) RETURNS VARCHAR {PYTHON} {IMPORTS} HANDLER = 'handler.kind'",

@@ -29,7 +29,9 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[snowflake.connect
     with pytest.MonkeyPatch.context() as env:
         env.setenv(TIMEOUT_ENV, "2")
         kwargs: dict[str, Any] = localsnow.ensure_running(home)
-    connection = snowflake.connector.connect(**kwargs, database="LIMITS", schema="PUBLIC")
+    connection = snowflake.connector.connect(**kwargs)
+    # A login does not create its database (as in Snowflake): create it, then use it.
+    query(connection, "CREATE DATABASE LIMITS")  # PUBLIC comes with it and becomes current
     for name, body in BODIES.items():
         query(
             connection,
