@@ -51,9 +51,9 @@ def user_shell(tmp_path_factory: pytest.TempPathFactory, bootstrapped_artifacts:
     # `source .venv/bin/activate`, as the README says, and a home folder of the test's own.
     env.update(HOME=str(root / "home"), VIRTUAL_ENV=str(ROOT / ".venv"))
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
-    for command in (["apply", "--yes"], ["sample-data", "--table", "NEWS", "--limit", "3", "--replace"]):
-        subprocess.run(["deploy", *command], cwd=project, env=env, check=True, capture_output=True, timeout=600)
     try:
+        for command in (["apply", "--yes"], ["sample-data", "--table", "NEWS", "--limit", "3", "--replace"]):
+            subprocess.run(["deploy", *command], cwd=project, env=env, check=True, capture_output=True, timeout=600)
         yield project, env
     finally:
         localsnow.stop(project / ".localsnow")

@@ -29,18 +29,20 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[snowflake.connect
     with pytest.MonkeyPatch.context() as env:
         env.setenv(TIMEOUT_ENV, "2")
         kwargs: dict[str, Any] = localsnow.ensure_running(home)
-    connection = snowflake.connector.connect(**kwargs)
-    # A login does not create its database (as in Snowflake): create it, then use it.
-    query(connection, "CREATE DATABASE LIMITS")  # PUBLIC comes with it and becomes current
-    for name, body in BODIES.items():
-        query(
-            connection,
-            f"CREATE OR REPLACE FUNCTION {name}(x VARCHAR) RETURNS VARCHAR LANGUAGE PYTHON "
-            f"RUNTIME_VERSION = '3.11' HANDLER = 'handler' AS $${body}$$",
-        )
-    yield connection
-    connection.close()
-    localsnow.stop(home)
+    try:
+        connection = snowflake.connector.connect(**kwargs)
+        # A login does not create its database (as in Snowflake): create it, then use it.
+        query(connection, "CREATE DATABASE LIMITS")  # PUBLIC comes with it and becomes current
+        for name, body in BODIES.items():
+            query(
+                connection,
+                f"CREATE OR REPLACE FUNCTION {name}(x VARCHAR) RETURNS VARCHAR LANGUAGE PYTHON "
+                f"RUNTIME_VERSION = '3.11' HANDLER = 'handler' AS $${body}$$",
+            )
+        yield connection
+        connection.close()
+    finally:
+        localsnow.stop(home)
 
 
 def test_hanging_handler_times_out(conn) -> None:
