@@ -91,6 +91,17 @@ def _opts(ctx: typer.Context) -> Options:
     return ctx.obj
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"deploy {version('t5-snowflake-deploy')}", markup=False)
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            out.print("deploy (not installed: no version)", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -108,6 +119,9 @@ def _main(
     ] = Path("manifests"),
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Hash cache and completion markers.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     _configure_logging(debug)
     ctx.obj = Options(connection, manifests, cache_dir or default_cache_dir(), debug)
@@ -688,6 +702,14 @@ def local_reset(
     out.print("Embedded Snowflake state wiped.")
 
 
+def _is_usage_error(error: Exception) -> bool:
+    """A bad command, option or value: Click's exceptions (Typer 0.2x vendors Click as typer._click)."""
+    import click
+    from typer.exceptions import TyperException
+
+    return isinstance(error, click.ClickException) or (isinstance(error, TyperException) and hasattr(error, "show"))
+
+
 def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
@@ -701,10 +723,8 @@ def main(argv: list[str] | None = None) -> int:
         err.print("Aborted.")
         return EXIT_ERROR
     except Exception as e:
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
+        if _is_usage_error(e):
+            e.show()  # type: ignore[attr-defined]
             return EXIT_ERROR  # 2 means "changes pending" here, not a usage error
         if debug:
             traceback.print_exc()
