@@ -141,6 +141,8 @@ def check_local_files(plan: Plan, hashes: HashCache) -> None:
     """Refuse to upload a file whose content moved since the plan was made."""
     for change in plan.changes:
         for u in change.uploads:
+            if not u.source:  # read from a file and never resolved (deploy.saved_plan.check does that)
+                raise PlanStale(f"{u.name}: the plan names its file as {u.ref}, not resolved to a local file")
             path = Path(u.source)
             if not path.is_file():
                 raise PlanStale(f"{u.source} no longer exists; re-run `deploy plan`")

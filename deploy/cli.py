@@ -245,10 +245,15 @@ def plan(
     ] = None,
 ) -> None:
     """Diff the live account against the manifests. Exit 0: no changes, 2: changes pending."""
+    from deploy import saved_plan
+
     opts = _opts(ctx)
     desired = opts.workspace.desired()
     with _session(opts, connection) as session:
         the_plan, _ = reconcile.plan(session, desired)
+    # Portable sources, the scope and the manifests' digest: what `apply --plan` checks (docs/plan-format.md).
+    scope = saved_plan.current_scope(connection or opts.connection, desired)
+    the_plan = saved_plan.stamp(the_plan, desired, scope, saved_plan.SourceRoots.of(desired, opts.cache_dir))
     _emit(_render(the_plan, fmt, opts), fmt.value, out_file)
     raise typer.Exit(EXIT_OK if the_plan.is_empty else EXIT_CHANGES)
 
@@ -290,32 +295,49 @@ def apply(
 ) -> None:
     """Make the account match the manifests: create, upload, replace, prune."""
     opts = _opts(ctx)
+    if plan_file is not None:
+        _apply_saved(opts, plan_file, connection, yes=yes, allow_destroy=allow_destroy)
+        return
     desired = opts.workspace.desired()
     with _session(opts, connection) as session:
-        if plan_file is not None:
-            try:
-                saved = Plan.from_dict(json.loads(plan_file.read_text()))
-            except (OSError, ValueError, KeyError) as e:
-                raise DeployError(f"{plan_file}: not a saved plan ({e})") from None
-            _emit(render(saved, "text"), "text", None)
-            if saved.is_empty:
-                return
-            _confirm(yes, "apply this saved plan")
-            result = reconcile.apply_saved(
-                session, opts.workspace, saved, desired, allow_destroy=allow_destroy, on_step=_progress
+        the_plan, _ = reconcile.plan(session, desired)
+        _emit(render(the_plan, "text"), "text", None)
+        observe_statements = session.log.count
+        if the_plan.is_empty:
+            out.print(
+                f"Apply complete: 0 DDL, 0 bytes uploaded; {observe_statements} read-only "
+                f"statement(s), {session.log.seconds:.2f} s."
             )
-        else:
-            the_plan, _ = reconcile.plan(session, desired)
-            _emit(render(the_plan, "text"), "text", None)
-            observe_statements = session.log.count
-            if the_plan.is_empty:
-                out.print(
-                    f"Apply complete: 0 DDL, 0 bytes uploaded; {observe_statements} read-only "
-                    f"statement(s), {session.log.seconds:.2f} s."
-                )
-                return
-            _confirm(yes, "apply these changes")
-            result = reconcile.apply(session, opts.workspace, the_plan, allow_destroy=allow_destroy, on_step=_progress)
+            return
+        _confirm(yes, "apply these changes")
+        result = reconcile.apply(session, opts.workspace, the_plan, allow_destroy=allow_destroy, on_step=_progress)
+    _report(result, "Apply")
+
+
+def _apply_saved(opts: Options, plan_file: Path, connection: str | None, *, yes: bool, allow_destroy: bool) -> None:
+    """`apply --plan`: read the file, refuse it for another target or other manifests, then apply it
+    while the account is as it was (deploy.saved_plan names each cause)."""
+    from deploy import saved_plan
+
+    saved = saved_plan.load(plan_file)  # before anything else: a Markdown file needs no artifacts nor account
+    desired = opts.workspace.desired()
+    scope = saved_plan.current_scope(connection or opts.connection, desired)
+    checked = saved_plan.check(saved, desired, scope, saved_plan.SourceRoots.of(desired, opts.cache_dir))
+    _emit(render(checked, "text"), "text", None)
+    if checked.is_empty:
+        return
+    _confirm(yes, "apply this saved plan")
+    ws = opts.workspace
+    with _session(opts, connection) as session:
+        result = saved_plan.apply_checked(
+            session,
+            checked,
+            desired,
+            marker_dir=ws.marker_dir,
+            hashes=ws.hashes(),
+            allow_destroy=allow_destroy,
+            on_step=_progress,
+        )
     _report(result, "Apply")
 
 
@@ -373,13 +395,9 @@ def destroy(
 
 
 def _function_identity(opts: Options, name: str | None) -> tuple[str, str, str]:
-    desired = opts.workspace.desired()
-    candidates = [f for f in desired.functions.values() if name is None or f.name == name.upper()]
-    if len(candidates) != 1:
-        names = ", ".join(f.name for f in desired.functions.values()) or "none"
-        raise DeployError(f"choose a function with --function (declared: {names})")
-    f = candidates[0]
-    return f.database, f.schema, f.name
+    from deploy.manifest import load_names
+
+    return load_names(opts.manifests).function(name).parts  # names only: no artifact needed
 
 
 @app.command()
@@ -451,11 +469,10 @@ def _manifest_schema(opts: Options, database: str | None, schema: str | None) ->
     sc = single_name(schema, "schema") if schema else None
     if db and sc:
         return db, sc
-    declared = opts.workspace.desired().schemas
-    if len(declared) != 1:
-        names = ", ".join(f"{d}.{s}" for d, s in declared) or "none"
-        raise DeployError(f"pass --database and --schema (the manifests declare: {names})")
-    return db or declared[0][0], sc or declared[0][1]
+    from deploy.manifest import load_names
+
+    declared = load_names(opts.manifests).only_schema()  # names only: no artifact needed
+    return db or declared[0], sc or declared[1]
 
 
 TableOption = Annotated[

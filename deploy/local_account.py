@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -25,14 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from deploy.connection import LOCAL, ConnectionConfigError, ConnectionSpec, resolve_connection
-from deploy.manifest import manifest_paths
-from deploy.manifest_yaml import parse
+from deploy.errors import ManifestInvalid
+from deploy.manifest import load_names
 from localsnow.paths import project_root
 
 log = logging.getLogger(__name__)
 
-# The manifest schema's identifier ($defs/identifier): unquoted, so Snowflake folds it to upper case.
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,254}")
 # The keys every client needs, in the order they are shown; the connector's tuning keys follow.
 CONNECTION_KEYS = ("host", "port", "protocol", "account", "user", "password", "database", "schema", "warehouse", "role")
 # Set by localsnow for the embedded server; a client gets them too (a UDF call that loads a model
@@ -49,28 +46,20 @@ def _manifests_target(manifests: Path) -> Path:
 
 
 def manifest_location(manifests: Path, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
-    """The one (database, schema) the manifests deploy to, or None (none, several, or unreadable).
+    """The one (database, schema) the manifests deploy to, or None (none, several, or invalid manifests).
 
-    Reads only the manifests' `database` and `schema` (with ${VAR:-default} applied): no
-    artifact is opened, so a project without a trained model still gets its defaults.
+    The manifests' names only (``load_names``, with ${VAR:-default} applied): no artifact is
+    opened, so a project without a trained model still gets its defaults.
     """
-    environ = os.environ if environ is None else environ
     target = _manifests_target(manifests)
     if not target.exists():
         return None
-    found: set[tuple[str, str]] = set()
-    for path in manifest_paths(target):
-        problems: list[str] = []
-        doc = parse(path, str(path), environ, problems)
-        data = doc.data if doc is not None else None
-        if problems or not isinstance(data, Mapping):
-            log.debug("no default database from %s: %s", path, "; ".join(problems) or "not a mapping")
-            return None
-        names = data.get("database"), data.get("schema")
-        if not all(isinstance(n, str) and _IDENTIFIER.fullmatch(n) for n in names):
-            return None
-        found.add((names[0].upper(), names[1].upper()))  # type: ignore[union-attr]
-    return found.pop() if len(found) == 1 else None
+    try:
+        schemas = load_names(target, environ=environ).schemas
+    except ManifestInvalid as e:
+        log.debug("no default database from %s: %s", target, "; ".join(e.problems))
+        return None
+    return schemas[0] if len(schemas) == 1 else None
 
 
 def with_manifest_defaults(spec: ConnectionSpec, manifests: Path) -> ConnectionSpec:

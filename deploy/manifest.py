@@ -10,12 +10,12 @@ import fnmatch
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jsonschema
 
@@ -28,10 +28,13 @@ from deploy.manifest_yaml import Doc, Path_, dotted, parse
 from deploy.spec import (
     MARKER_NAME,
     Arg,
+    DeclaredNames,
     Desired,
+    FunctionName,
     FunctionSpec,
     ImportRef,
     LocalFile,
+    StageName,
     StageSpec,
 )
 from deploy.sql import SqlTypeError, canonical_type
@@ -49,6 +52,20 @@ RESERVED_DATABASES = frozenset({"SNOWFLAKE"})
 # Characters a staged file name may not carry: PUT/REMOVE/IMPORTS quote stage paths in
 # single-quoted SQL strings, where quotes and backslashes change the meaning.
 _UNSTAGEABLE = frozenset("'\"\\")
+_NOT_BUILT = "does not exist; build the artifacts first"
+# Said once after the problems when artifacts are missing: which commands need them, which do not.
+ARTIFACTS_NEEDED = (
+    "validate, plan, apply, drift and destroy read the artifacts (plan, apply and drift compare their content "
+    "hashes with the account's), so they need them here; call, eval and sample-data need only the manifests"
+)
+
+
+class ArtifactsMissing(ManifestInvalid):
+    """Manifest problems among which are stage files not built (or not downloaded) here."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(problems)
+        self.args = (f"{self.args[0]}\n{ARTIFACTS_NEEDED}",)
 
 
 @cache
@@ -169,8 +186,8 @@ def _collect_files(
             chosen = [path]
         else:
             problems.append(
-                f"{where}: {path} does not exist; build the artifacts first "
-                "(e.g. `python -m training.bootstrap --output artifacts/...`) or fix the path"
+                f"{where}: {path} {_NOT_BUILT} (e.g. `python -m training.bootstrap --output artifacts/...`) "
+                "or fix the path"
             )
             continue
         for p in chosen:
@@ -213,28 +230,85 @@ def _reserved_problems(doc: Doc, db: str, schema: str) -> list[str]:
     return out
 
 
+def _location(doc: Doc, problems: list[str]) -> tuple[str, str]:
+    """The manifest's (database, schema), upper-cased; Snowflake's own names are refused."""
+    db, schema = doc.data["database"].upper(), doc.data["schema"].upper()
+    problems.extend(_reserved_problems(doc, db, schema))
+    return db, schema
+
+
+def _stage_bodies(doc: Doc, problems: list[str]) -> list[tuple[str, dict[str, Any], Path_]]:
+    """Each declared stage once, as (upper-cased name, body, path); a name folding onto another is a problem."""
+    seen: dict[str, Path_] = {}
+    out: list[tuple[str, dict[str, Any], Path_]] = []
+    for name, body in (doc.data.get("stages") or {}).items():
+        path: Path_ = ("stages", name)
+        if name.upper() in seen:
+            # Unquoted identifiers fold to upper case: `llm` and `LLM` are one stage.
+            problems.append(
+                f"{doc.where(path)}: the same stage as {dotted(seen[name.upper()])} once Snowflake folds "
+                "unquoted names to upper case; merge them or rename one"
+            )
+            continue
+        seen[name.upper()] = path
+        out.append((name.upper(), body, path))
+    return out
+
+
+def _signature(doc: Doc, path: Path_, body: Mapping[str, Any], problems: list[str]) -> tuple[tuple[Arg, ...], str]:
+    """A function's arguments and return type, canonical (sql.canonical_type)."""
+    args: list[Arg] = []
+    for i, a in enumerate(body["args"]):
+        try:
+            args.append(Arg(a["name"].upper(), canonical_type(a["type"])))
+        except SqlTypeError as e:
+            problems.append(f"{doc.where((*path, 'args', i, 'type'))}: {shown(e, 200)}")
+    if len({a.name for a in args}) != len(args):
+        problems.append(f"{doc.where((*path, 'args'))}: argument names must be unique (compared in upper case)")
+    try:
+        returns = canonical_type(body["returns"])
+    except SqlTypeError as e:
+        problems.append(f"{doc.where((*path, 'returns'))}: {shown(e, 200)}")
+        returns = body["returns"]
+    return tuple(args), returns
+
+
+def _undeclared_stage(where: str, entry: Mapping[str, Any], declared: Iterable[str]) -> str:
+    """The problem of an import naming a stage this manifest does not declare."""
+    return (
+        f"{where}.stage: stage {entry['stage']!r} is not declared in this manifest "
+        f"(declared: {', '.join(sorted(declared)) or 'none'})"
+    )
+
+
+_Function = TypeVar("_Function", FunctionSpec, FunctionName)
+_Stage = TypeVar("_Stage", StageSpec, StageName)
+
+
+def _declare(functions: dict[str, _Function], fn: _Function, doc: Doc, path: Path_, problems: list[str]) -> None:
+    """Add ``fn`` by identity unless this manifest already declares that identity."""
+    if fn.identity in functions:
+        problems.append(
+            f"{doc.where(path)}: function {fn.identity} is also declared as {functions[fn.identity].origin.field} "
+            "(unquoted names fold to upper case); merge them or rename one"
+        )
+        return
+    functions[fn.identity] = fn
+
+
 def _build(
     doc: Doc, roots: Roots, hashes: HashCache, problems: list[str]
 ) -> tuple[str, str, list[StageSpec], list[FunctionSpec]]:
     d = doc.data
-    db, schema = d["database"].upper(), d["schema"].upper()
-    problems.extend(_reserved_problems(doc, db, schema))
+    db, schema = _location(doc, problems)
     keep = d.get("keep_versions", DEFAULT_KEEP_VERSIONS)
     stages: dict[str, StageSpec] = {}
-    for name, body in (d.get("stages") or {}).items():
-        path: Path_ = ("stages", name)
-        if name.upper() in stages:
-            # Unquoted identifiers fold to upper case: `llm` and `LLM` are one stage.
-            problems.append(
-                f"{doc.where(path)}: the same stage as {stages[name.upper()].origin.field} once Snowflake folds "
-                "unquoted names to upper case; merge them or rename one"
-            )
-            continue
+    for name, body, path in _stage_bodies(doc, problems):
         files = _collect_files(doc, roots, path, body["files"], hashes, problems)
-        stages[name.upper()] = StageSpec(
+        stages[name] = StageSpec(
             db,
             schema,
-            name.upper(),
+            name,
             body.get("comment", ""),
             files,
             keep,
@@ -245,19 +319,7 @@ def _build(
     functions: dict[str, FunctionSpec] = {}
     for name, body in (d.get("functions") or {}).items():
         path = ("functions", name)
-        args: list[Arg] = []
-        for i, a in enumerate(body["args"]):
-            try:
-                args.append(Arg(a["name"].upper(), canonical_type(a["type"])))
-            except SqlTypeError as e:
-                problems.append(f"{doc.where((*path, 'args', i, 'type'))}: {shown(e, 200)}")
-        if len({a.name for a in args}) != len(args):
-            problems.append(f"{doc.where((*path, 'args'))}: argument names must be unique (compared in upper case)")
-        try:
-            returns = canonical_type(body["returns"])
-        except SqlTypeError as e:
-            problems.append(f"{doc.where((*path, 'returns'))}: {shown(e, 200)}")
-            returns = body["returns"]
+        args, returns = _signature(doc, path, body, problems)
         imports = _resolve_imports(doc, path, body["imports"], stages, problems, generated)
         module = body["handler"].split(".")[0]
         if not any(ref.file in (f"{module}.py", f"{module}.zip") for ref in imports):
@@ -269,7 +331,7 @@ def _build(
             database=db,
             schema=schema,
             name=name.upper(),
-            args=tuple(args),
+            args=args,
             returns=returns,
             runtime=body["runtime"],
             handler=body["handler"],
@@ -280,14 +342,25 @@ def _build(
             comment=body.get("comment", ""),
             origin=doc.origin(path),
         )
-        if fn.identity in functions:
-            problems.append(
-                f"{doc.where(path)}: function {fn.identity} is also declared as {functions[fn.identity].origin.field} "
-                "(unquoted names fold to upper case); merge them or rename one"
-            )
-            continue
-        functions[fn.identity] = fn
+        _declare(functions, fn, doc, path, problems)
     return db, schema, list(stages.values()), list(functions.values())
+
+
+def _build_names(doc: Doc, problems: list[str]) -> tuple[str, str, list[StageName], list[FunctionName]]:
+    """``_build`` without the files: the names, the signatures and the stages each function imports."""
+    db, schema = _location(doc, problems)
+    stages = [StageName(db, schema, name, doc.origin(path)) for name, _, path in _stage_bodies(doc, problems)]
+    declared = [s.name for s in stages]
+    functions: dict[str, FunctionName] = {}
+    for name, body in (doc.data.get("functions") or {}).items():
+        path: Path_ = ("functions", name)
+        args, returns = _signature(doc, path, body, problems)
+        for i, entry in enumerate(body["imports"]):
+            if entry["stage"].upper() not in declared:
+                problems.append(_undeclared_stage(doc.where((*path, "imports", i)), entry, declared))
+        fn = FunctionName(db, schema, name.upper(), args, returns, doc.origin(path))
+        _declare(functions, fn, doc, path, problems)
+    return db, schema, stages, list(functions.values())
 
 
 def _handler_stage(body: dict[str, Any], stages: dict[str, StageSpec]) -> StageSpec | None:
@@ -353,10 +426,7 @@ def _resolve_imports(
         loc = doc.where(p)
         stage = stages.get(entry["stage"].upper())
         if stage is None:
-            problems.append(
-                f"{loc}.stage: stage {entry['stage']!r} is not declared in this manifest "
-                f"(declared: {', '.join(sorted(stages)) or 'none'})"
-            )
+            problems.append(_undeclared_stage(loc, entry, stages))
             continue
         available = {f.name for f in stage.files}
         others_config = {CONFIG_NAME} if stage.name in config_stages else set()
@@ -400,6 +470,52 @@ def manifest_paths(target: Path) -> list[Path]:
     return [target]
 
 
+def _documents(
+    target: Path, environ: Mapping[str, str], display_root: Path | None, problems: list[str]
+) -> Iterator[Doc]:
+    """Each manifest under ``target`` that parses and passes the JSON Schema; the others' problems are added."""
+    paths = manifest_paths(target)
+    if not paths:
+        raise ManifestInvalid([f"{target}: no manifests (*.yaml) found"])
+    if not target.exists():
+        raise ManifestInvalid([f"{target}: does not exist"])
+    root = display_root or Path.cwd()
+    for path in paths:
+        display = os.path.relpath(path, root) if path.is_absolute() or root else str(path)
+        doc = parse(path, display, environ, problems)
+        if doc is None:
+            continue
+        schema_errors = _schema_problems(doc)
+        if schema_errors:
+            problems.extend(schema_errors)
+            continue
+        yield doc
+
+
+@dataclass
+class _Merged(Generic[_Stage, _Function]):
+    """Every manifest's objects together; one declared in two manifests is a problem."""
+
+    databases: dict[str, None] = field(default_factory=dict)
+    schemas: dict[tuple[str, str], None] = field(default_factory=dict)
+    stages: dict[str, _Stage] = field(default_factory=dict)
+    functions: dict[str, _Function] = field(default_factory=dict)
+
+    def add(self, db: str, schema: str, stages: list[_Stage], functions: list[_Function], problems: list[str]) -> None:
+        self.databases[db] = None
+        self.schemas[(db, schema)] = None
+        for st in stages:
+            if st.fqn in self.stages:
+                problems.append(f"{st.origin}: stage {st.fqn} is also declared at {self.stages[st.fqn].origin}")
+            self.stages[st.fqn] = st
+        for fn in functions:
+            if fn.identity in self.functions:
+                problems.append(
+                    f"{fn.origin}: function {fn.identity} is also declared at {self.functions[fn.identity].origin}"
+                )
+            self.functions[fn.identity] = fn
+
+
 def load_manifests(
     target: Path,
     *,
@@ -411,48 +527,44 @@ def load_manifests(
     environ = os.environ if environ is None else environ
     hashes = hashes or HashCache()
     problems: list[str] = []
-    paths = manifest_paths(target)
-    if not paths:
-        raise ManifestInvalid([f"{target}: no manifests (*.yaml) found"])
-    if not target.exists():
-        raise ManifestInvalid([f"{target}: does not exist"])
-    stages: dict[str, StageSpec] = {}
-    functions: dict[str, FunctionSpec] = {}
-    databases: dict[str, None] = {}
-    schemas: dict[tuple[str, str], None] = {}
-    root = display_root or Path.cwd()
-    for path in paths:
-        display = os.path.relpath(path, root) if path.is_absolute() or root else str(path)
-        doc = parse(path, display, environ, problems)
-        if doc is None:
-            continue
-        schema_errors = _schema_problems(doc)
-        if schema_errors:
-            problems.extend(schema_errors)
-            continue
+    merged: _Merged[StageSpec, FunctionSpec] = _Merged()
+    for doc in _documents(target, environ, display_root, problems):
         roots = _roots(doc, problems)
         if roots is None:
             continue
-        db, schema, file_stages, file_functions = _build(doc, roots, hashes, problems)
-        databases[db] = None
-        schemas[(db, schema)] = None
-        for st in file_stages:
-            if st.fqn in stages:
-                problems.append(f"{st.origin}: stage {st.fqn} is also declared at {stages[st.fqn].origin}")
-            stages[st.fqn] = st
-        for fn in file_functions:
-            if fn.identity in functions:
-                problems.append(
-                    f"{fn.origin}: function {fn.identity} is also declared at {functions[fn.identity].origin}"
-                )
-            functions[fn.identity] = fn
+        merged.add(*_build(doc, roots, hashes, problems), problems)
     hashes.save()
     if problems:
-        raise ManifestInvalid(problems)
+        raise (ArtifactsMissing if any(_NOT_BUILT in p for p in problems) else ManifestInvalid)(problems)
     return Desired(
-        databases=tuple(databases),
-        schemas=tuple(schemas),
-        stages=stages,
-        functions=functions,
-        manifest_files=tuple(str(p) for p in paths),
+        databases=tuple(merged.databases),
+        schemas=tuple(merged.schemas),
+        stages=merged.stages,
+        functions=merged.functions,
+        manifest_files=tuple(str(p) for p in manifest_paths(target)),
+    )
+
+
+def load_names(
+    target: Path, *, environ: Mapping[str, str] | None = None, display_root: Path | None = None
+) -> DeclaredNames:
+    """The manifests' databases, schemas, stage names and function signatures; no artifact is opened.
+
+    The same parsing, JSON Schema and name checks as ``load_manifests``, with the same messages;
+    what depends on the files (their presence, confinement, hashes, the handler's module among
+    the imports, the generated settings file) is left to the commands that upload them.
+    """
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    merged: _Merged[StageName, FunctionName] = _Merged()
+    for doc in _documents(target, environ, display_root, problems):
+        merged.add(*_build_names(doc, problems), problems)
+    if problems:
+        raise ManifestInvalid(problems)
+    return DeclaredNames(
+        databases=tuple(merged.databases),
+        schemas=tuple(merged.schemas),
+        stages=merged.stages,
+        functions=merged.functions,
+        manifest_files=tuple(str(p) for p in manifest_paths(target)),
     )

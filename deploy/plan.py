@@ -1,7 +1,9 @@
 """The typed plan: what apply will do and why.
 
 Frozen dataclasses with a versioned dict form, so ``plan --out`` can be
-applied later with ``apply --plan`` (refused when the account moved on).
+applied later with ``apply --plan``, from another checkout too: uploads name
+their files relative to a root each checkout resolves for itself, and the plan
+records the scope it was made for (``deploy.saved_plan`` checks both).
 """
 
 from __future__ import annotations
@@ -11,7 +13,19 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-FORMAT_VERSION = 1
+# 2: portable upload sources ({root, path}), `scope` and `manifests`; 1 held absolute paths.
+FORMAT_VERSION = 2
+
+# Roots an upload's source is relative to (docs/plan-format.md, "Upload sources").
+ROOT_PROJECT = "project"
+ROOT_ARTIFACTS = "artifacts_root"
+ROOT_CACHE = "cache"
+ROOT_ABSOLUTE = "absolute"  # an in-memory plan never stamped for saving; `apply --plan` refuses it
+ROOTS = (ROOT_PROJECT, ROOT_ARTIFACTS, ROOT_CACHE, ROOT_ABSOLUTE)
+
+
+class PlanFormatError(ValueError):
+    """A plan document of a format_version this deploy does not read."""
 
 
 class Action(Enum):
@@ -34,11 +48,79 @@ class Kind(Enum):
 
 
 @dataclass(frozen=True)
+class SourceRef:
+    """Where a saved plan finds an upload: a path below a root that every checkout resolves for itself."""
+
+    root: str  # one of ROOTS
+    path: str  # POSIX, relative to the root (absolute for ROOT_ABSOLUTE)
+    manifest: str = ""  # ROOT_ARTIFACTS: the manifest declaring the root, relative to the project root
+    expression: str = ""  # ROOT_ARTIFACTS: its `artifacts_root:` as written, before ${VAR} substitution
+
+    def __str__(self) -> str:
+        if self.root == ROOT_ARTIFACTS:
+            return f"{self.path} under artifacts_root {self.expression} of {self.manifest}"
+        return self.path if self.root == ROOT_ABSOLUTE else f"{self.path} under the {self.root} root"
+
+    def to_dict(self) -> dict[str, str]:
+        d = {"root": self.root, "path": self.path}
+        if self.root == ROOT_ARTIFACTS:
+            d |= {"manifest": self.manifest, "expression": self.expression}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SourceRef:
+        if d["root"] not in ROOTS:
+            raise ValueError(f"unknown upload source root {d['root']!r} (known: {', '.join(ROOTS)})")
+        return cls(d["root"], d["path"], d.get("manifest", ""), d.get("expression", ""))
+
+
+@dataclass(frozen=True)
 class Upload:
     name: str  # base name in the version folder
-    source: str  # absolute local path
+    source: str  # local path PUT reads; "" in a plan read from a file until deploy.saved_plan resolves `ref`
     size: int
     sha256: str
+    ref: SourceRef | None = None  # set once stamped for saving (deploy.saved_plan.stamp) or read back
+
+    def to_dict(self) -> dict[str, Any]:
+        ref = self.ref or SourceRef(ROOT_ABSOLUTE, self.source)
+        return {"name": self.name, "source": ref.to_dict(), "size": self.size, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Upload:
+        ref = SourceRef.from_dict(d["source"])
+        if ref.root == ROOT_ABSOLUTE:
+            return cls(d["name"], ref.path, d["size"], d["sha256"])
+        return cls(d["name"], "", d["size"], d["sha256"], ref)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a plan was made for: the connection and the manifests' resolved databases and schemas.
+
+    ``account`` and ``host`` are the connection's own (not secret) parameters, None where it sets none
+    (the embedded `local` one). User, role and warehouse are not part of it: a plan job may read with
+    a narrower role than the job that applies.
+    """
+
+    connection: str
+    account: str | None
+    host: str | None
+    databases: tuple[str, ...]
+    schemas: tuple[str, ...]  # DB.SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "connection": self.connection,
+            "account": self.account,
+            "host": self.host,
+            "databases": list(self.databases),
+            "schemas": list(self.schemas),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scope:
+        return cls(d["connection"], d.get("account"), d.get("host"), tuple(d["databases"]), tuple(d["schemas"]))
 
 
 @dataclass(frozen=True)
@@ -69,7 +151,7 @@ class Change:
             "reasons": list(self.reasons),
             "before": self.before,
             "after": self.after,
-            "uploads": [u.__dict__ for u in self.uploads],
+            "uploads": [u.to_dict() for u in self.uploads],
             "upload_bytes": self.upload_bytes,
             "removes": list(self.removes),
         }
@@ -83,7 +165,7 @@ class Change:
             reasons=tuple(d["reasons"]),
             before=d.get("before"),
             after=d.get("after"),
-            uploads=tuple(Upload(**u) for u in d.get("uploads", [])),
+            uploads=tuple(Upload.from_dict(u) for u in d.get("uploads", [])),
             removes=tuple(d.get("removes", [])),
         )
 
@@ -93,6 +175,11 @@ class Plan:
     changes: tuple[Change, ...]
     observed_fingerprint: str
     warnings: tuple[str, ...] = field(default=())
+    # Set by deploy.saved_plan.stamp: what the plan is for, and a digest of each manifest property
+    # and staged file ({"stages": {fqn: {"properties": {name: d}, "files": {name: sha256}}},
+    # "functions": {identity: {"properties": {name: d}}}}), so `apply --plan` can name what changed.
+    scope: Scope | None = None
+    manifests: dict[str, Any] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -118,6 +205,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
+            "scope": self.scope.to_dict() if self.scope else None,
+            "manifests": self.manifests,
             "observed_fingerprint": self.observed_fingerprint,
             "summary": {**self.counts(), "upload_files": self.upload_files, "upload_bytes": self.upload_bytes},
             "changes": [c.to_dict() for c in self.changes],
@@ -126,10 +215,14 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
-        if d.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported plan format_version {d.get('format_version')!r} (expected {FORMAT_VERSION})")
+        version = d.get("format_version")
+        if version != FORMAT_VERSION:
+            raise PlanFormatError(f"unsupported plan format_version {version!r} (this deploy reads {FORMAT_VERSION})")
+        scope = d.get("scope")
         return cls(
             changes=tuple(Change.from_dict(c) for c in d["changes"]),
             observed_fingerprint=d["observed_fingerprint"],
             warnings=tuple(d.get("warnings", [])),
+            scope=Scope.from_dict(scope) if scope is not None else None,
+            manifests=d.get("manifests"),
         )

@@ -9,7 +9,7 @@ from deploy import TOOL_NAME
 from deploy.apply import ApplyResult, apply_plan
 from deploy.artifacts import HashCache
 from deploy.diff import diff, function_delete, package_problems, stage_delete
-from deploy.errors import ManifestInvalid, PlanStale
+from deploy.errors import ManifestInvalid
 from deploy.manifest import load_manifests
 from deploy.observe import Observed, observe
 from deploy.plan import Plan
@@ -53,14 +53,6 @@ def apply(
     return apply_plan(
         the_plan, session, marker_dir=ws.marker_dir, hashes=ws.hashes(), allow_destroy=allow_destroy, on_step=on_step
     )
-
-
-def apply_saved(session: Session, ws: Workspace, saved: Plan, desired: Desired, **kw) -> ApplyResult:
-    """Apply a plan computed earlier, only if the account still looks as it did then."""
-    now = observe(session, desired)
-    if now.fingerprint() != saved.observed_fingerprint:
-        raise PlanStale("the account changed since this plan was made (saved plan is stale); run `deploy plan` again")
-    return apply(session, ws, saved, **kw)
 
 
 def destroy_plan(desired: Desired, observed: Observed) -> Plan:

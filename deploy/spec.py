@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.errors import DeployError
 from deploy.names import FQN, FunctionIdentity
 
 # The marker uploaded last into each version folder; a version is complete only
@@ -106,11 +107,12 @@ class FunctionSpec:
     @property
     def identity(self) -> str:
         """Snowflake identifies a function by name and argument types: ``DB.S.NAME(VARCHAR)``."""
-        from deploy.sql import argument_type
+        return function_identity(self.database, self.schema, self.name, self.args)
 
-        return str(
-            FunctionIdentity.of(self.database, self.schema, self.name, (argument_type(a.type) for a in self.args))
-        )
+    @property
+    def declared_name(self) -> FunctionName:
+        """Its location and signature, as ``load_names`` reads them."""
+        return FunctionName(self.database, self.schema, self.name, self.args, self.returns, self.origin)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,96 @@ class Desired:
     stages: dict[str, StageSpec]
     functions: dict[str, FunctionSpec]  # by identity
     manifest_files: tuple[str, ...] = ()
+
+    def names(self) -> DeclaredNames:
+        """What the manifests name, without the files: the same as ``load_names`` reads."""
+        return DeclaredNames(
+            databases=self.databases,
+            schemas=self.schemas,
+            stages={fqn: StageName(s.database, s.schema, s.name, s.origin) for fqn, s in self.stages.items()},
+            functions={identity: f.declared_name for identity, f in self.functions.items()},
+            manifest_files=self.manifest_files,
+        )
+
+
+def function_identity(database: str, schema: str, name: str, args: tuple[Arg, ...]) -> str:
+    """``DB.S.NAME(VARCHAR)``: the name and the argument types, as Snowflake tells functions apart."""
+    from deploy.sql import argument_type
+
+    return str(FunctionIdentity.of(database, schema, name, (argument_type(a.type) for a in args)))
+
+
+# --- Names only -----------------------------------------------------------------------------------
+# What commands that only address objects need (`call`, `eval`, `sample-data`): names, schemas and
+# signatures, read from the manifests without opening, hashing or requiring a single artifact file,
+# so they work on a CI runner or a fresh clone that has no `artifacts/`.
+
+
+@dataclass(frozen=True)
+class StageName:
+    """A declared stage's location."""
+
+    database: str
+    schema: str
+    name: str
+    origin: Origin = field(compare=False)
+
+    @property
+    def fqn(self) -> str:
+        return FQN(self.database, self.schema, self.name).dotted
+
+
+@dataclass(frozen=True)
+class FunctionName:
+    """A declared function's location and signature."""
+
+    database: str
+    schema: str
+    name: str
+    args: tuple[Arg, ...]
+    returns: str
+    origin: Origin = field(compare=False)
+
+    @property
+    def fqn(self) -> str:
+        return FQN(self.database, self.schema, self.name).dotted
+
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        return self.database, self.schema, self.name
+
+    @property
+    def identity(self) -> str:
+        return function_identity(self.database, self.schema, self.name, self.args)
+
+
+@dataclass(frozen=True)
+class DeclaredNames:
+    """``Desired`` without the files: what ``load_names`` reads and ``Desired.names()`` projects."""
+
+    databases: tuple[str, ...]
+    schemas: tuple[tuple[str, str], ...]
+    stages: dict[str, StageName]  # by fqn
+    functions: dict[str, FunctionName]  # by identity
+    manifest_files: tuple[str, ...] = ()
+
+    def function(self, name: str | None = None) -> FunctionName:
+        """The function called ``name`` (unquoted: any case), or the only one declared; else which to choose."""
+        declared = list(self.functions.values())
+        candidates = [f for f in declared if name is None or f.name == name.upper()]
+        if len(candidates) != 1:
+            names = ", ".join(f.name for f in declared) or "none"
+            if name is not None and not candidates:
+                raise DeployError(f"no function {name} in the manifests; choose one of {names} with --function")
+            raise DeployError(f"choose a function with --function (declared: {names})")
+        return candidates[0]
+
+    def only_schema(self) -> tuple[str, str]:
+        """The one (database, schema) the manifests deploy to; else an error naming them all."""
+        if len(self.schemas) != 1:
+            names = ", ".join(f"{d}.{s}" for d, s in self.schemas) or "none"
+            raise DeployError(f"pass --database and --schema (the manifests declare: {names})")
+        return self.schemas[0]
 
 
 def content_version(files: tuple[LocalFile, ...]) -> str:

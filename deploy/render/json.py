@@ -1,4 +1,4 @@
-"""Machine-readable plan; its shape is documented in docs/plan-format.md (format_version 1)."""
+"""Machine-readable plan; its shape is documented in docs/plan-format.md (plan.FORMAT_VERSION)."""
 
 from __future__ import annotations
 
