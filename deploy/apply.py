@@ -6,6 +6,7 @@ the SQL a reviewer reads is exactly the SQL apply runs.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from deploy.artifacts import HashCache
 from deploy.errors import PlanStale, PolicyViolation
 from deploy.names import FunctionIdentity, StagePath
 from deploy.plan import Action, Change, Kind, Plan
+from deploy.provenance import Provenance, ReleaseRecord, gather
 from deploy.session import Session
-from deploy.spec import MARKER_NAME, LocalFile, marker_content
+from deploy.spec import MARKER_NAME, LocalFile, marker_content, split_import
 from deploy.sql import argument_type, ident, literal, put_source, qualified, remove_statement, stage_location
+from deploy.state import RELEASES_FOLDER, split_tag, tag
 from deploy.text import one_line
 
 
@@ -74,7 +77,7 @@ def _drop_function(b: dict) -> str:
     return f"DROP FUNCTION IF EXISTS {identity.sql}"
 
 
-def compile_change(change: Change, marker_dir: Path) -> list[Step]:
+def compile_change(change: Change, marker_dir: Path, provenance: Provenance | None = None) -> list[Step]:
     a, b = change.after or {}, change.before or {}
     match change.kind, change.action:
         case Kind.DATABASE, Action.CREATE:
@@ -119,14 +122,44 @@ def compile_change(change: Change, marker_dir: Path) -> list[Step]:
         case Kind.STAGE_VERSION, Action.DELETE:
             return [Step(remove_statement(b["database"], b["schema"], b["stage"], p)) for p in change.removes]
         case Kind.FUNCTION, Action.CREATE | Action.REPLACE:
+            if provenance is not None:
+                return release_steps(a, provenance, marker_dir)
             return [Step(_function_ddl(a))]
         case Kind.FUNCTION, Action.DELETE:
             return [Step(_drop_function(b))]
     raise ValueError(f"cannot compile {change.action.word} of {change.kind.value}")
 
 
-def compile_plan(plan: Plan, marker_dir: Path) -> list[Step]:
-    return [step for change in plan.changes for step in compile_change(change, marker_dir)]
+def compile_plan(plan: Plan, marker_dir: Path, provenance: Provenance | None = None) -> list[Step]:
+    """The plan's statements; with ``provenance`` (apply) also the release records and a stamped comment."""
+    return [step for change in plan.changes for step in compile_change(change, marker_dir, provenance)]
+
+
+# What a release record keeps of a function's properties: what _function_ddl renders.
+RELEASE_PROPERTIES = (
+    "database", "schema", "name", "args", "returns", "runtime", "handler",
+    "packages", "imports", "null_handling", "volatility",
+)  # fmt: skip
+
+
+def release_steps(a: dict, provenance: Provenance, marker_dir: Path) -> list[Step]:
+    """CREATE the function with provenance in its comment's tag (spec hash and user text kept), then leave
+    a release record in each version it imports (deploy.provenance)."""
+    user, _, spec = split_tag(a["comment"])
+    user = user.strip()
+    steps = [Step(_function_ddl({**a, "comment": f"{user} {tag(spec, provenance.tag_fields())}".strip()}))]
+    identity = str(FunctionIdentity.of(a["database"], a["schema"], a["name"], (argument_type(t) for _, t in a["args"])))
+    properties = {k: a[k] for k in RELEASE_PROPERTIES} | {"comment": user}
+    record = ReleaseRecord(identity, tuple(a["imports"]), provenance, properties, spec)
+    content, name = record.to_bytes(), record.file_name()
+    versions = sorted({(StagePath.parse(i).stage.parts, split_import(i)[1]) for i in a["imports"]})
+    for (db, sc, st), version in versions:
+        if not version:
+            continue  # an import at the stage root is no version the tool keeps
+        folder = hashlib.sha256(f"{db}.{sc}.{st}/{version}".encode()).hexdigest()[:16]  # any stage name
+        local = str(marker_dir / RELEASES_FOLDER / folder / name)
+        steps.append(Step(_put(local, db, sc, st, f"{version}/{RELEASES_FOLDER}/"), len(content), content, local))
+    return steps
 
 
 def check_policy(plan: Plan, *, allow_destroy: bool) -> None:
@@ -159,10 +192,15 @@ def apply_plan(
     hashes: HashCache,
     allow_destroy: bool = False,
     on_step: Callable[[int, int, Step], None] | None = None,
+    provenance: Provenance | None = None,
 ) -> ApplyResult:
     check_policy(plan, allow_destroy=allow_destroy)
     check_local_files(plan, hashes)
-    steps = compile_plan(plan, marker_dir)
+    if provenance is None:  # when, by whom, from which commit and training run (deploy.provenance)
+        versions = [c for c in plan.changes if c.kind is Kind.STAGE_VERSION and c.action is not Action.DELETE]
+        sources = [u.source for c in versions for u in c.uploads]
+        provenance = gather(session.conn, sources, tuple(c.name for c in versions))
+    steps = compile_plan(plan, marker_dir, provenance)
     t0 = time.perf_counter()
     start_count = session.log.count
     files = sent = removed = ddl = 0

@@ -27,7 +27,7 @@ from deploy.artifacts import default_cache_dir
 from deploy.errors import DeployError
 from deploy.plan import Plan
 from deploy.render import render
-from deploy.render.common import human_bytes, one_line
+from deploy.render.common import human_bytes
 from deploy.session import Session
 from deploy.sql import literal, qualified
 
@@ -347,30 +347,22 @@ def drift(
     connection: ConnectionOption = None,
     fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.text,
 ) -> None:
-    """Report where the account differs from the manifests. Exit 0: clean, 2: drift."""
+    """Report what changed in the account since the last apply (not manifest edits). Exit 0: clean, 2: drift."""
+    from deploy import drift as drift_report
+
     opts = _opts(ctx)
     desired = opts.workspace.desired()
     with _session(opts, connection) as session:
         the_plan, _ = reconcile.plan(session, desired)
-    if the_plan.is_empty:
+    report = drift_report.report(the_plan)
+    if fmt in (PlanFormat.text, PlanFormat.markdown):
         # Warnings (e.g. a stage whose encryption differs and cannot be altered) show here too.
-        warnings = "".join(f"Warning: {one_line(w)}\n" for w in the_plan.warnings)
-        _emit(
-            warnings + "No drift. The account matches the manifests.\n"
-            if fmt is PlanFormat.text
-            else _render(the_plan, fmt, opts),
-            fmt.value,
-            None,
-        )
-        raise typer.Exit(EXIT_OK)
-    title = "Drift: the account differs from the manifests; `deploy apply` would make these changes:"
-    text = (
-        _render(the_plan, fmt, opts, title=title)
-        if fmt in (PlanFormat.text, PlanFormat.markdown)
-        else _render(the_plan, fmt, opts)
-    )
+        text = _render(report.drift, fmt, opts, title=drift_report.TITLE, empty=drift_report.CLEAN)
+        text += f"\n{report.note}\n" if report.note else ""
+    else:
+        text = _render(report.drift, fmt, opts)
     _emit(text, fmt.value, None)
-    raise typer.Exit(EXIT_CHANGES)
+    raise typer.Exit(EXIT_OK if report.is_clean else EXIT_CHANGES)
 
 
 @app.command()
@@ -717,6 +709,114 @@ def local_reset(
     _confirm(yes, "wipe the embedded Snowflake's state")
     localsnow.reset(target)
     out.print("Embedded Snowflake state wiped.")
+
+
+# --- history: status, history, rollback (deploy.history; names only, no artifacts) ------------------
+
+
+class InfoFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _provenance_line(p: Any) -> str:
+    """`applied 2024-05-01T12:00:00Z by CI, commit 3f2a9c1b4d5e, run 20240501-tiny` (unknown where not recorded)."""
+    verb = "rolled back" if p.via == "rollback" else "applied"
+    commit = p.commit[:12] if p.commit else "unknown"
+    return f"{verb} {p.at or 'unknown'} by {p.by or 'unknown'}, commit {commit}, run {p.run or 'unknown'}"
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    connection: ConnectionOption = None,
+    fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.text,
+) -> None:
+    """Show the live version of each function and of each stage it imports, with who applied it, when, from which
+    commit and training run."""
+    from deploy import history
+    from deploy.manifest import load_names
+
+    opts = _opts(ctx)
+    names = load_names(opts.manifests)
+    with _session(opts, connection) as session:
+        report = history.status(session, names)
+    if fmt is InfoFormat.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        return
+    for fn in report.functions:
+        if not fn.deployed:
+            out.print(Text(f"{fn.identity}: not deployed"))
+            continue
+        out.print(Text(f"{fn.identity}: {_provenance_line(fn.provenance)}", style="bold"))
+        if fn.note:
+            out.print(Text(f"  note: {fn.note}", style="yellow"))
+        for v in fn.live:
+            state = "" if v.complete else " (INCOMPLETE: no completion marker)"
+            out.print(Text(f"  {v.stage} {v.version}{state}: {_provenance_line(v.provenance)}"))
+    for fqn in report.unimported_stages:
+        out.print(Text(f"{fqn}: no deployed function imports it"))
+
+
+@app.command("history")
+def history_command(
+    ctx: typer.Context,
+    connection: ConnectionOption = None,
+    fmt: Annotated[InfoFormat, typer.Option("--format", "-f")] = InfoFormat.text,
+) -> None:
+    """List the complete versions still on each stage, newest first; `*` marks the live one."""
+    from deploy import history
+    from deploy.manifest import load_names
+
+    opts = _opts(ctx)
+    names = load_names(opts.manifests)
+    with _session(opts, connection) as session:
+        stages = history.history(session, names)
+    if fmt is InfoFormat.json:
+        sys.stdout.write(json.dumps({"stages": [s.to_dict() for s in stages]}, indent=2) + "\n")
+        return
+    for st in stages:
+        out.print(Text(f"{st.stage}" + ("" if st.exists else ": does not exist"), style="bold"))
+        for v in st.versions:
+            out.print(Text(f"  {'*' if v.live else ' '} {v.version}  {_provenance_line(v.provenance)}"))
+
+
+@app.command("rollback")
+def rollback_command(
+    ctx: typer.Context,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="A version (`deploy history`); default: the release applied before the live one."),
+    ] = None,
+    function: Annotated[
+        str | None, typer.Option("--function", help="Function name, when manifests declare several.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Roll back without asking.")] = False,
+    connection: ConnectionOption = None,
+) -> None:
+    """Re-point the function to an earlier complete release kept on its stages, without uploading artifacts."""
+    from deploy import history
+    from deploy.manifest import load_names
+
+    opts = _opts(ctx)
+    names = load_names(opts.manifests)
+
+    def confirm(result: Any) -> None:
+        for stage, before, after in result.changed_versions():
+            out.print(Text(f"  {stage}: {before} -> {after}"))
+        out.print(Text(f"  that release: {_provenance_line(result.target)}"))
+        _confirm(yes, f"roll {result.function} back")
+
+    with _session(opts, connection) as session:
+        result = history.rollback(
+            session, names, function=function, to=to, marker_dir=opts.workspace.marker_dir, confirm=confirm
+        )
+    out.print(
+        Text(
+            f"Rollback complete: {result.function} runs the release above ({result.statements} statement(s), "
+            "no artifact uploaded). `deploy plan` shows the way back to the manifests' versions."
+        )
+    )
 
 
 def _is_usage_error(error: Exception) -> bool:

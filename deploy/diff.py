@@ -2,6 +2,11 @@
 
 Order is deterministic: databases and schemas, stages, stage file versions,
 functions, then deletions (functions, stages) and pruning of old versions.
+
+Each change says where it comes from (plan.Origin), read from what the account records of
+t5-deploy's last apply: the spec hash in a function's comment, the ownership tag on stages and
+functions, the completion marker of a version, and the versions live functions import.
+The rules, and what the account cannot tell, are in docs/plan-format.md ("Origin").
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 from deploy import TOOL_NAME, runtimes
 from deploy.names import FQN, StagePath
 from deploy.packages import runtimes_offering, satisfying, split_spec, versions_for
-from deploy.plan import Action, Change, Kind, Plan, Upload
+from deploy.plan import Action, Change, Kind, Origin, Plan, Upload, origins
 from deploy.spec import MARKER_NAME, Desired, FunctionSpec, LocalFile, StageSpec, split_import
 from deploy.sql import argument_type
 from deploy.state import (
@@ -32,6 +37,9 @@ from deploy.state import (
     tag,
 )
 from deploy.units import human_bytes
+
+ACCOUNT = (Origin.ACCOUNT,)
+MANIFESTS = (Origin.MANIFESTS,)
 
 _COMPARED = (
     "args",
@@ -76,10 +84,42 @@ def function_properties(fn: FunctionSpec, stages: dict[str, StageSpec]) -> dict[
         "body": "",
         "comment": fn.comment,
     }
-    spec = hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()[:12]
+    spec = _spec_hash(props)
     props["comment"] = f"{fn.comment} {tag(spec)}".strip()
     props["spec"] = spec
     return props
+
+
+def _spec_hash(props: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def live_spec(want: dict[str, Any], have: ObservedFunction) -> str:
+    """The spec hash of the live function, computed as ``function_properties`` computes the manifests'.
+
+    Equal to the hash its comment records while the function is as t5-deploy created it. DESCRIBE
+    shows argument types without length (VARCHAR(100) as VARCHAR): where the reduced types agree,
+    the manifests' spelling stands in for the live one, so only a length change escapes this check
+    (and moves the manifests' own hash).
+    """
+    props = observed_properties(have)
+    props["comment"] = split_tag(have.comment)[0]
+    if [[n, argument_type(t)] for n, t in want["args"]] == props["args"]:
+        props["args"] = want["args"]
+    return _spec_hash(props)
+
+
+def function_origins(want: dict[str, Any], have: ObservedFunction) -> tuple[Origin, ...]:
+    """Account: untagged, or the live function no longer hashes to the spec its comment records.
+    Manifests: the recorded spec is not the one the manifests give now. Both may hold."""
+    _, managed, spec = split_tag(have.comment)
+    if not managed or spec == want["spec"]:
+        return ACCOUNT  # untagged, or the manifests are as last applied: any difference is the account's
+    if not _field_reasons(want, have):
+        # The live function shows what the manifests want: only what DESCRIBE cannot show moved
+        # (an argument's length) or the tag itself.
+        return MANIFESTS
+    return origins(account=live_spec(want, have) != spec, manifests=True)
 
 
 def observed_properties(fn: ObservedFunction) -> dict[str, Any]:
@@ -131,8 +171,7 @@ def _import_reasons(before: list[str], after: list[str]) -> list[str]:
     return reasons
 
 
-def compare_function(want: dict[str, Any], have: ObservedFunction) -> list[str]:
-    """Field-by-field differences, each as a readable reason."""
+def _field_reasons(want: dict[str, Any], have: ObservedFunction) -> list[str]:
     got = observed_properties(have)
     # The user's comment is compared without the tag: the tag's spec hash moves
     # whenever another field does, which would only repeat that field's reason.
@@ -154,10 +193,16 @@ def compare_function(want: dict[str, Any], have: ObservedFunction) -> list[str]:
             reasons.append("body: inline code was added outside the manifests")
         else:
             reasons.append(f"{key}: {_short(got[key])} -> {_short(wanted)}")
+    return reasons
+
+
+def compare_function(want: dict[str, Any], have: ObservedFunction) -> list[str]:
+    """Field-by-field differences, each as a readable reason."""
+    reasons = _field_reasons(want, have)
     _, managed, spec = split_tag(have.comment)
     if not reasons and managed and spec != want["spec"]:
         reasons.append(f"ownership tag records spec {spec}, the manifests give {want['spec']}")
-    if reasons and managed and spec == want["spec"]:
+    if reasons and managed and Origin.ACCOUNT in function_origins(want, have):
         reasons.insert(
             0, f"changed outside {TOOL_NAME}: the live function no longer matches the spec its comment records"
         )
@@ -166,11 +211,11 @@ def compare_function(want: dict[str, Any], have: ObservedFunction) -> list[str]:
     return reasons
 
 
-def function_delete(fn: ObservedFunction, reason: str) -> Change:
-    return Change(Action.DELETE, Kind.FUNCTION, fn.identity, (reason,), before=observed_properties(fn))
+def function_delete(fn: ObservedFunction, reason: str, why: tuple[Origin, ...] = ()) -> Change:
+    return Change(Action.DELETE, Kind.FUNCTION, fn.identity, (reason,), before=observed_properties(fn), origins=why)
 
 
-def stage_delete(st: ObservedStage, reason: str) -> Change:
+def stage_delete(st: ObservedStage, reason: str, why: tuple[Origin, ...] = ()) -> Change:
     """Drop a managed stage; one that also holds foreign files keeps them and loses only managed versions."""
     foreign = [f.path for f in st.foreign_files()]
     if foreign:
@@ -182,6 +227,7 @@ def stage_delete(st: ObservedStage, reason: str) -> Change:
         (reason,),
         before={"database": st.database, "schema": st.schema, "name": st.name, "foreign_files": foreign},
         removes=tuple(f"{v}/" for v in sorted(st.versions())),
+        origins=why,
     )
 
 
@@ -195,10 +241,17 @@ def _stage_after(st: StageSpec) -> dict[str, Any]:
     }
 
 
-def _stage_change(st: StageSpec, obs: ObservedStage | None) -> Change | None:
-    """Create a missing stage; take over an untagged one, or fix its comment (ALTER STAGE ... SET COMMENT)."""
+def _stage_change(st: StageSpec, obs: ObservedStage | None, served: bool) -> Change | None:
+    """Create a missing stage; take over an untagged one, or fix its comment (ALTER STAGE ... SET COMMENT).
+
+    A missing stage that a live function imports from was dropped in the account; one that no
+    function uses is new to the manifests. The stage's tag records no hash of its comment, so a
+    comment that differs under an intact tag counts as the manifests' (docs/plan-format.md, "Origin").
+    """
     if obs is None:
-        return Change(Action.CREATE, Kind.STAGE, st.fqn, ("it does not exist",), after=_stage_after(st))
+        why = ACCOUNT if served else MANIFESTS
+        reason = "it does not exist" + (", but a live function imports from it" if served else "")
+        return Change(Action.CREATE, Kind.STAGE, st.fqn, (reason,), after=_stage_after(st), origins=why)
     user_comment, managed, _ = split_tag(obs.comment)
     reasons = []
     if not managed:
@@ -208,7 +261,8 @@ def _stage_change(st: StageSpec, obs: ObservedStage | None) -> Change | None:
     if not reasons:
         return None
     before = {"database": obs.database, "schema": obs.schema, "name": obs.name, "comment": obs.comment}
-    return Change(Action.UPDATE, Kind.STAGE, st.fqn, tuple(reasons), before=before, after=_stage_after(st))
+    why = MANIFESTS if managed else ACCOUNT
+    return Change(Action.UPDATE, Kind.STAGE, st.fqn, tuple(reasons), before=before, after=_stage_after(st), origins=why)
 
 
 def stage_warnings(desired: Desired, observed: Observed) -> list[str]:
@@ -281,12 +335,20 @@ def _marker_file(st: StageSpec) -> LocalFile:
     )
 
 
-def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | None:
+def _stage_version_change(st: StageSpec, obs: ObservedStage | None, served: set[str]) -> Change | None:
+    """Upload the manifests' version, or repair it.
+
+    ``served``: the versions of this stage live functions import. The account changed when one of
+    them is missing or differs, or when a complete version (its marker is what t5-deploy last wrote)
+    differs; a version new to the stage, or an unfinished upload nothing serves, is the manifests'.
+    """
     version = st.version
     there = obs.versions().get(version, {}) if obs else {}
     name = f"{st.fqn}/{version}"
     if not there:
         why = "the stage does not exist yet" if obs is None else "new content version (file contents changed)"
+        if version in served:
+            why = "the version a live function imports is missing"
         return Change(
             Action.CREATE,
             Kind.STAGE_VERSION,
@@ -294,6 +356,7 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | 
             (f"{why}: {len(st.files)} file(s), {human_bytes(st.total_bytes)}",),
             after=_version_doc(st),
             uploads=_uploads(st),
+            origins=ACCOUNT if version in served else MANIFESTS,
         )
     encryption = obs.encryption if obs else None
     reasons: list[str] = []
@@ -323,6 +386,7 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None) -> Change | 
         after=_version_doc(st),
         uploads=_uploads(st, to_upload),
         removes=tuple(f"{version}/{n}" for n in extra),
+        origins=ACCOUNT if MARKER_NAME in there or version in served else MANIFESTS,
     )
 
 
@@ -382,35 +446,67 @@ def _prune(st: StageSpec, obs: ObservedStage, protected: set[str]) -> list[Chang
                     "files": sorted(versions[v]),
                 },
                 removes=(f"{v}/",),
+                # keep_versions prunes what the manifests moved away from; an incomplete folder
+                # that is not the current version was no completed apply's (by hand, or abandoned).
+                origins=MANIFESTS if v in complete else ACCOUNT,
             )
         )
     return out
 
 
+def _served(observed: Observed) -> dict[str, set[str]]:
+    """Stage -> the versions live functions import: what the last apply made them serve."""
+    out: dict[str, set[str]] = {}
+    for fn in observed.functions.values():
+        for imp in fn.imports:
+            stage, version, _ = split_import(imp)
+            out.setdefault(stage, set()).add(version)
+    return out
+
+
+def _missing_function_origins(fn: FunctionSpec, observed: Observed) -> tuple[Origin, ...]:
+    """The account keeps no record of a dropped function: it counts as the account's once t5-deploy
+    has deployed a stage it imports from (each apply creates the function with its stages), so a
+    function added to the manifests next to deployed stages also reads as drift until applied."""
+    deployed = any((st := observed.stages.get(ref.stage)) is not None and st.managed for ref in fn.imports)
+    return ACCOUNT if deployed else MANIFESTS
+
+
 def diff(desired: Desired, observed: Observed) -> Plan:
     changes: list[Change] = []
+    # A missing database or schema counts as dropped in the account when t5-deploy has deployed
+    # anything of these manifests here; with nothing deployed, it is the manifests' first apply.
+    deployed = any(st.managed for st in observed.stages.values()) or any(
+        fn.managed for fn in observed.functions.values()
+    )
+    missing = ACCOUNT if deployed else MANIFESTS
     for db in desired.databases:
         if db not in observed.databases:
-            changes.append(Change(Action.CREATE, Kind.DATABASE, db, ("it does not exist",), after={"name": db}))
+            changes.append(
+                Change(Action.CREATE, Kind.DATABASE, db, ("it does not exist",), after={"name": db}, origins=missing)
+            )
     for db, sc in desired.schemas:
         if (db, sc) not in observed.schemas:
+            after = {"database": db, "name": sc}
             changes.append(
-                Change(
-                    Action.CREATE, Kind.SCHEMA, f"{db}.{sc}", ("it does not exist",), after={"database": db, "name": sc}
-                )
+                Change(Action.CREATE, Kind.SCHEMA, f"{db}.{sc}", ("it does not exist",), after=after, origins=missing)
             )
+    served = _served(observed)
     for st in desired.stages.values():
-        if (c := _stage_change(st, observed.stages.get(st.fqn))) is not None:
+        if (c := _stage_change(st, observed.stages.get(st.fqn), st.fqn in served)) is not None:
             changes.append(c)
     for st in desired.stages.values():
-        if (c := _stage_version_change(st, observed.stages.get(st.fqn))) is not None:
+        if (c := _stage_version_change(st, observed.stages.get(st.fqn), served.get(st.fqn, set()))) is not None:
             changes.append(c)
 
     for identity, fn in desired.functions.items():
         want = function_properties(fn, desired.stages)
         have = observed.functions.get(identity)
         if have is None:
-            changes.append(Change(Action.CREATE, Kind.FUNCTION, identity, ("it does not exist",), after=want))
+            why = _missing_function_origins(fn, observed)
+            changes.append(
+                Change(Action.CREATE, Kind.FUNCTION, identity, ("it does not exist",), after=want, origins=why)
+            )
         elif reasons := compare_function(want, have):
             changes.append(
                 Change(
@@ -420,27 +516,23 @@ def diff(desired: Desired, observed: Observed) -> Plan:
                     tuple(reasons),
                     before=observed_properties(have),
                     after=want,
+                    origins=function_origins(want, have),
                 )
             )
 
     gone = f"managed by {TOOL_NAME} but no longer in the manifests"
     for identity, fn in sorted(observed.functions.items()):
         if identity not in desired.functions and fn.managed:
-            changes.append(function_delete(fn, gone))
+            changes.append(function_delete(fn, gone, MANIFESTS))
     for fqn, obs in sorted(observed.stages.items()):
         if fqn not in desired.stages and obs.managed:
-            changes.append(stage_delete(obs, gone))
+            changes.append(stage_delete(obs, gone, MANIFESTS))
 
     # Versions a live function imports survive pruning, also when this run moves it to a
     # new version: until the replace has run (or if it fails) they are what it serves.
-    protected: dict[str, set[str]] = {}
-    for fn in observed.functions.values():
-        for imp in fn.imports:
-            stage, version, _ = split_import(imp)
-            protected.setdefault(stage, set()).add(version)
     for st in desired.stages.values():
         if (obs := observed.stages.get(st.fqn)) is not None:
-            changes.extend(_prune(st, obs, protected.get(st.fqn, set())))
+            changes.extend(_prune(st, obs, served.get(st.fqn, set())))
 
     warnings = [*runtime_warnings(desired), *package_warnings(desired, observed), *stage_warnings(desired, observed)]
     return Plan(tuple(changes), observed.fingerprint(), tuple(warnings))

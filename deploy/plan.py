@@ -39,6 +39,24 @@ class Action(Enum):
         return {"+": "create", "~": "update", "-": "delete", "-/+": "replace"}[self.value]
 
 
+class Origin(Enum):
+    """Which side a change comes from (docs/plan-format.md, "Origin").
+
+    MANIFESTS: the account is as t5-deploy last applied it and the manifests now want something else.
+    ACCOUNT: the account no longer matches what t5-deploy last applied (a hand edit, a removed or added
+    file, an untagged or missing object). `deploy drift` reports only changes from the account.
+    """
+
+    ACCOUNT = "account"
+    MANIFESTS = "manifests"
+
+
+def origins(*, account: bool, manifests: bool) -> tuple[Origin, ...]:
+    """The origins of a change in canonical order (account first); one of the two at least."""
+    out = (Origin.ACCOUNT,) * account + (Origin.MANIFESTS,) * manifests
+    return out or (Origin.ACCOUNT,)
+
+
 class Kind(Enum):
     DATABASE = "database"
     SCHEMA = "schema"
@@ -133,6 +151,13 @@ class Change:
     after: dict[str, Any] | None = None
     uploads: tuple[Upload, ...] = ()
     removes: tuple[str, ...] = ()  # stage-relative paths removed by this change
+    # Where the difference comes from; both when the account was edited and the manifests moved on.
+    # Empty: not classified (destroy plans, plans saved before the field existed).
+    origins: tuple[Origin, ...] = ()
+
+    @property
+    def from_account(self) -> bool:
+        return Origin.ACCOUNT in self.origins
 
     @property
     def upload_bytes(self) -> int:
@@ -154,6 +179,7 @@ class Change:
             "uploads": [u.to_dict() for u in self.uploads],
             "upload_bytes": self.upload_bytes,
             "removes": list(self.removes),
+            "origins": [o.value for o in self.origins],
         }
 
     @classmethod
@@ -167,6 +193,7 @@ class Change:
             after=d.get("after"),
             uploads=tuple(Upload.from_dict(u) for u in d.get("uploads", [])),
             removes=tuple(d.get("removes", [])),
+            origins=tuple(Origin(o) for o in d.get("origins", [])),  # additive: absent in older saved plans
         )
 
 
@@ -192,6 +219,16 @@ class Plan:
     @property
     def upload_files(self) -> int:
         return sum(len(c.uploads) for c in self.changes)
+
+    def from_account(self) -> Plan:
+        """The account's side only (`deploy drift`): changes that repair what was edited outside t5-deploy."""
+        return Plan(
+            tuple(c for c in self.changes if c.from_account),
+            self.observed_fingerprint,
+            self.warnings,
+            self.scope,
+            self.manifests,
+        )
 
     def counts(self) -> dict[str, int]:
         """Terraform's summary: a replacement counts as one add and one destroy."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from urllib.parse import quote, unquote
 
 from deploy import TOOL_NAME
 from deploy.names import FQN, FunctionIdentity
@@ -17,11 +19,28 @@ from deploy.spec import is_version_name
 from deploy.sql import argument_type
 
 # The machine-readable ownership tag carried at the end of a COMMENT.
-TAG_RE = re.compile(r"\s*\[" + re.escape(TOOL_NAME) + r"(?: spec=(?P<spec>[0-9a-f]+))?\]\s*$")
+# After the spec, apply records provenance as `key=value` fields (deploy.provenance):
+# `[t5-deploy spec=0a1b2c3d4e5f at=2024-05-01T12:00:00Z by=CI_USER commit=3f2a... run=20240501-tiny]`.
+# A tag without them (written before provenance was recorded) still reads: its fields are unknown.
+TAG_RE = re.compile(
+    r"\s*\[" + re.escape(TOOL_NAME) + r"(?: spec=(?P<spec>[0-9a-f]+))?(?P<fields>(?: [a-z_]+=[^\s\]]*)*)\]\s*$"
+)
+_TAG_FIELD_RE = re.compile(r" ([a-z_]+)=([^\s\]]*)")
+# Percent-encoded in a tag field: what would end the field or the tag.
+_TAG_SAFE = "@:._-+/,"
 
 
-def tag(spec_hash: str | None = None) -> str:
-    return f"[{TOOL_NAME}" + (f" spec={spec_hash}" if spec_hash else "") + "]"
+def tag(spec_hash: str | None = None, fields: Mapping[str, str | None] | None = None) -> str:
+    extra = "".join(f" {k}={quote(v, safe=_TAG_SAFE)}" for k, v in (fields or {}).items() if v)
+    return f"[{TOOL_NAME}" + (f" spec={spec_hash}" if spec_hash else "") + extra + "]"
+
+
+def tag_fields(comment: str | None) -> dict[str, str]:
+    """The provenance fields of a COMMENT's ownership tag (``at``, ``by``, ...); {} when it has none."""
+    m = TAG_RE.search(comment or "")
+    if not m:
+        return {}
+    return {k: unquote(v) for k, v in _TAG_FIELD_RE.findall(m.group("fields") or "")}
 
 
 def split_tag(comment: str | None) -> tuple[str, bool, str | None]:
@@ -90,6 +109,19 @@ def plaintext_md5(remote_md5: str | None, size: int, encryption: str | None) -> 
     return remote_md5.lower() if _PLAIN_MD5_RE.match(remote_md5) else None
 
 
+# Each apply (and rollback) that makes a function import a version leaves a small JSON record of
+# it in `<version>/_releases/` (deploy.provenance). A sub-folder, so the version's own file list
+# (`versions()`, the diff's "unexpected file" check) and its completion marker stay as they were;
+# pruning a version (REMOVE @stage/<version>/) takes its records with it.
+RELEASES_FOLDER = "_releases"
+
+
+def is_release_record(path: str) -> bool:
+    """``<version>/_releases/<name>.json``: a release record inside a managed version folder."""
+    parts = path.split("/")
+    return len(parts) == 3 and is_version_name(parts[0]) and parts[1] == RELEASES_FOLDER and parts[2].endswith(".json")
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     path: str  # relative to the stage root, e.g. "3f2a9c1b4d5e6f70/model.safetensors"
@@ -126,7 +158,15 @@ class ObservedStage:
 
     def foreign_files(self) -> list[RemoteFile]:
         managed = {f.path for files in self.versions().values() for f in files.values()}
-        return [f for f in self.files if f.path not in managed]
+        return [f for f in self.files if f.path not in managed and not is_release_record(f.path)]
+
+    def release_records(self, version: str) -> list[RemoteFile]:
+        """The release records (deploy.provenance) kept in ``version``'s folder, oldest name first."""
+        prefix = f"{version}/{RELEASES_FOLDER}/"
+        return sorted(
+            (f for f in self.files if f.path.startswith(prefix) and "/" not in f.path[len(prefix) :]),
+            key=lambda f: f.path,
+        )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from builders import LLM, MODEL, desired, observed_from, remote, stage
 
 from deploy.diff import diff, package_problems
 from deploy.observe import Observed, ObservedStage, RemoteFile
-from deploy.plan import Action, Kind
+from deploy.plan import Action, Kind, Origin, Plan
 
 
 def test_empty_account_plans_creates_in_order():
@@ -119,3 +119,84 @@ def test_plan_round_trips_through_json():
     d = desired(MODEL, LLM)
     plan = diff(d, Observed(frozenset(), frozenset(), {}, {}, {}))
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+# --- origin: the manifests or the account (docs/plan-format.md, "Origin") ---------------------
+
+
+def test_a_first_apply_comes_from_the_manifests():
+    plan = diff(desired(MODEL, LLM), Observed(frozenset(), frozenset(), {}, {}, {}))
+    assert {c.origins for c in plan.changes} == {(Origin.MANIFESTS,)}
+
+
+def test_a_new_version_and_the_function_moving_to_it_come_from_the_manifests():
+    model2 = stage("T5_P_MODEL", ("config.json", "c"), ("model.safetensors", "n"))
+    plan = diff(desired(model2, LLM), observed_from(desired(MODEL, LLM)))
+    assert [c.origins for c in plan.changes] == [(Origin.MANIFESTS,), (Origin.MANIFESTS,)]
+    assert plan.from_account().is_empty
+
+
+def test_a_hand_edit_under_an_intact_tag_comes_from_the_account():
+    d = desired(MODEL, LLM)
+    obs = observed_from(d)
+    ((identity, fn),) = obs.functions.items()
+    (change,) = diff(d, replace(obs, functions={identity: replace(fn, handler="handler.other")})).changes
+    assert change.origins == (Origin.ACCOUNT,)
+
+
+def test_a_hand_edit_and_a_manifest_change_on_one_function_give_both_origins():
+    """The tag's spec is the manifests' old one and the live function no longer hashes to it."""
+    obs = observed_from(desired(MODEL, LLM))
+    ((identity, fn),) = obs.functions.items()
+    edited = replace(obs, functions={identity: replace(fn, handler="handler.other")})
+    (change,) = diff(desired(MODEL, LLM, packages=("pytorch", "numpy")), edited).changes
+    assert change.origins == (Origin.ACCOUNT, Origin.MANIFESTS)
+    assert change.reasons[0].startswith("changed outside t5-deploy")
+    # The same manifest change on an untouched function is the manifests' alone.
+    (change,) = diff(desired(MODEL, LLM, packages=("pytorch", "numpy")), obs).changes
+    assert change.origins == (Origin.MANIFESTS,)
+    assert not any(r.startswith("changed outside") for r in change.reasons)
+
+
+def test_an_untagged_function_comes_from_the_account():
+    d = desired(MODEL, LLM)
+    obs = observed_from(d)
+    ((identity, fn),) = obs.functions.items()
+    (change,) = diff(d, replace(obs, functions={identity: replace(fn, comment="made by hand")})).changes
+    assert change.origins == (Origin.ACCOUNT,)
+
+
+def test_a_dropped_function_is_the_accounts_once_its_stages_are_deployed():
+    d = desired(MODEL, LLM)
+    (change,) = diff(d, replace(observed_from(d), functions={})).changes
+    assert (change.action, change.kind, change.origins) == (Action.CREATE, Kind.FUNCTION, (Origin.ACCOUNT,))
+
+
+def test_an_interrupted_upload_is_the_manifests_unless_a_function_serves_it():
+    d = desired(MODEL, LLM)
+    obs = observed_from(d)
+    partial = ObservedStage("DB", "S", "T5_P_MODEL", "[t5-deploy]", (remote(MODEL, marker=False)[0],))
+    stages = {**obs.stages, MODEL.fqn: partial}
+    (served,) = diff(d, replace(obs, stages=stages)).changes  # the live function imports this version
+    assert served.origins == (Origin.ACCOUNT,)
+    (unserved,) = diff(d, replace(obs, stages=stages, functions={})).changes[:1]
+    assert unserved.kind is Kind.STAGE_VERSION and unserved.origins == (Origin.MANIFESTS,)
+
+
+def test_a_removed_or_added_file_in_a_complete_version_is_the_accounts():
+    d = desired(MODEL, LLM)
+    extra = {"T5_P_MODEL": [RemoteFile(f"{MODEL.version}/evil.py", 3, None, "x")]}
+    (change,) = diff(d, observed_from(d, extra_files=extra)).changes
+    assert change.origins == (Origin.ACCOUNT,)
+
+
+def test_plan_json_carries_the_origins_and_reads_them_back():
+    d = desired(MODEL, LLM)
+    obs = observed_from(d)
+    ((identity, fn),) = obs.functions.items()
+    plan = diff(d, replace(obs, functions={identity: replace(fn, comment="x")}))
+    doc = plan.to_dict()
+    assert [c["origins"] for c in doc["changes"]] == [["account"]]
+    assert Plan.from_dict(doc) == plan
+    del doc["changes"][0]["origins"]  # a format-2 plan saved before the field: read as unclassified
+    assert Plan.from_dict(doc).changes[0].origins == ()

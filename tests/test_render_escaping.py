@@ -186,7 +186,7 @@ def test_markdown_table_keeps_its_columns(h):
     page = MD.render(render(make_plan(h), "markdown"))
     rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
     assert len(rows) == 1 + 3
-    assert all(len(re.findall(r"<t[hd][ >]", row)) == 4 for row in rows)
+    assert all(len(re.findall(r"<t[hd][ >]", row)) == 5 for row in rows)
 
 
 @pytest.mark.parametrize("h", HOSTILE)

@@ -6,7 +6,7 @@ from deploy.plan import Action, Change, Plan
 from deploy.text import one_line
 from deploy.units import human_bytes
 
-__all__ = ["HEADERS", "LEGEND", "human_bytes", "label", "legend_actions", "one_line", "summary"]
+__all__ = ["HEADERS", "LEGEND", "human_bytes", "label", "legend_actions", "one_line", "origin", "summary"]
 
 HEADERS = {
     Action.CREATE: "will be created",
@@ -24,6 +24,11 @@ LEGEND = {
 
 def label(change: Change) -> str:
     return f"{change.kind.value.replace('_', ' ')} {one_line(change.name)}"
+
+
+def origin(change: Change) -> str:
+    """``account``, ``manifests``, ``account and manifests``; "" for a change without one (destroy)."""
+    return " and ".join(o.value for o in change.origins)
 
 
 def summary(plan: Plan) -> str:

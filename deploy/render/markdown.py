@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from deploy.plan import Plan
-from deploy.render.common import HEADERS, human_bytes, one_line, summary
+from deploy.render.common import HEADERS, human_bytes, one_line, origin, summary
 
 _ZWSP = "&#8203;"
 # Plain text: CommonMark metacharacters get a backslash (valid before any ASCII
@@ -53,16 +53,21 @@ def _code(value: object, *, in_table: bool = False) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def render(plan: Plan, *, title: str = "t5-deploy plan") -> str:
+def render(
+    plan: Plan, *, title: str = "t5-deploy plan", empty: str = "**No changes.** The account matches the manifests."
+) -> str:
+    """``title`` and ``empty`` (shown for a plan without changes) are the caller's Markdown, not input."""
     lines = [f"### {title}", ""]
     if plan.is_empty:
-        lines.append("**No changes.** The account matches the manifests.")
+        lines.append(empty)
     else:
-        lines += [f"**{summary(plan)}**", "", "| | object | name | why |", "|---|---|---|---|"]
+        lines += [f"**{summary(plan)}**", "", "| | object | name | from | why |", "|---|---|---|---|---|"]
         for c in plan.changes:
             why = "<br>".join(_text(r) for r in c.reasons)
             name = _code(c.name, in_table=True)
-            lines.append(f"| `{c.action.value}` | {c.kind.value} | {name} ({HEADERS[c.action]}) | {why} |")
+            # origin(c) is the Origin enum's own words, never input.
+            cells = [f"`{c.action.value}`", c.kind.value, f"{name} ({HEADERS[c.action]})", origin(c), why]
+            lines.append(f"| {' | '.join(cells)} |")
         uploads = [(c, u) for c in plan.changes for u in c.uploads]
         if uploads:
             lines += [
