@@ -30,10 +30,15 @@ class Step:
     upload_bytes: int = 0
     marker: bytes | None = None  # written to the PUT's local path just before it runs
     marker_path: str | None = None
+    upload_name: str | None = None  # a PUT's file name, shown by the upload progress (deploy.upload_progress)
 
     @property
     def is_ddl(self) -> bool:
         return not self.sql.startswith(("PUT ", "REMOVE "))
+
+
+# Called before each step; may return a function called with the step's seconds once it ran.
+OnStep = Callable[[int, int, Step], Callable[[float], None] | None]
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,17 @@ def compile_change(change: Change, marker_dir: Path, provenance: Provenance | No
         case Kind.STAGE_VERSION, Action.CREATE | Action.UPDATE:
             db, sc, st, ver = a["database"], a["schema"], a["stage"], a["version"]
             steps = [Step(remove_statement(db, sc, st, p)) for p in change.removes]
-            steps += [Step(_put(u.source, db, sc, st, f"{ver}/"), upload_bytes=u.size) for u in change.uploads]
+            steps += [
+                Step(_put(u.source, db, sc, st, f"{ver}/"), upload_bytes=u.size, upload_name=f"{ver}/{u.name}")
+                for u in change.uploads
+            ]
             files = tuple(LocalFile(f["name"], Path(), f["size"], f["sha256"]) for f in a["files"])
             marker = marker_content(files)
             marker_path = str(marker_dir / ver / MARKER_NAME)
             # The marker goes last: the version is complete only once it is there.
-            steps.append(Step(_put(marker_path, db, sc, st, f"{ver}/"), len(marker), marker, marker_path))
+            steps.append(
+                Step(_put(marker_path, db, sc, st, f"{ver}/"), len(marker), marker, marker_path, f"{ver}/{MARKER_NAME}")
+            )
             return steps
         case Kind.STAGE_VERSION, Action.DELETE:
             return [Step(remove_statement(b["database"], b["schema"], b["stage"], p)) for p in change.removes]
@@ -158,7 +168,8 @@ def release_steps(a: dict, provenance: Provenance, marker_dir: Path) -> list[Ste
             continue  # an import at the stage root is no version the tool keeps
         folder = hashlib.sha256(f"{db}.{sc}.{st}/{version}".encode()).hexdigest()[:16]  # any stage name
         local = str(marker_dir / RELEASES_FOLDER / folder / name)
-        steps.append(Step(_put(local, db, sc, st, f"{version}/{RELEASES_FOLDER}/"), len(content), content, local))
+        put = _put(local, db, sc, st, f"{version}/{RELEASES_FOLDER}/")
+        steps.append(Step(put, len(content), content, local, f"{version}/{RELEASES_FOLDER}/{name}"))
     return steps
 
 
@@ -191,7 +202,7 @@ def apply_plan(
     marker_dir: Path,
     hashes: HashCache,
     allow_destroy: bool = False,
-    on_step: Callable[[int, int, Step], None] | None = None,
+    on_step: OnStep | None = None,
     provenance: Provenance | None = None,
 ) -> ApplyResult:
     check_policy(plan, allow_destroy=allow_destroy)
@@ -205,12 +216,14 @@ def apply_plan(
     start_count = session.log.count
     files = sent = removed = ddl = 0
     for i, step in enumerate(steps):
-        if on_step:
-            on_step(i, len(steps), step)
+        finished = on_step(i, len(steps), step) if on_step else None
         if step.marker is not None and step.marker_path:
             Path(step.marker_path).parent.mkdir(parents=True, exist_ok=True)
             Path(step.marker_path).write_bytes(step.marker)
+        started = time.perf_counter()
         session.execute(step.sql)
+        if finished is not None:
+            finished(time.perf_counter() - started)
         if step.sql.startswith("PUT "):
             files += 1
             sent += step.upload_bytes

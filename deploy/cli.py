@@ -22,13 +22,14 @@ from rich.table import Table
 from rich.text import Text
 
 from deploy import reconcile
-from deploy.apply import ApplyResult, Step
+from deploy.apply import ApplyResult
 from deploy.artifacts import default_cache_dir
 from deploy.errors import DeployError
 from deploy.plan import Plan
 from deploy.render import render
 from deploy.render.common import human_bytes
 from deploy.session import Session
+from deploy.spec import DeclaredNames
 from deploy.sql import literal, qualified
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
@@ -81,10 +82,17 @@ class Options:
     manifests: Path
     cache_dir: Path
     debug: bool
+    env: str | None = None  # --env: an environment declared under the manifests' `environments:`
 
     @property
     def workspace(self) -> reconcile.Workspace:
-        return reconcile.Workspace(self.manifests, self.cache_dir)
+        return reconcile.Workspace(self.manifests, self.cache_dir, self.env)
+
+    def names(self) -> DeclaredNames:
+        """The manifests' names (no artifact opened), for the chosen environment."""
+        from deploy.manifest import load_names
+
+        return load_names(self.manifests, env=self.env)
 
 
 def _opts(ctx: typer.Context) -> Options:
@@ -119,12 +127,20 @@ def _main(
     ] = Path("manifests"),
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Hash cache and completion markers.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Log SQL and show tracebacks.")] = False,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            envvar="T5_DEPLOY_ENV",
+            help="Environment (the manifests' `environments:`): its database, schema, settings and connection.",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
     ] = False,
 ) -> None:
     _configure_logging(debug)
-    ctx.obj = Options(connection, manifests, cache_dir or default_cache_dir(), debug)
+    ctx.obj = Options(connection, manifests, cache_dir or default_cache_dir(), debug, env or None)
 
 
 def _configure_logging(debug: bool) -> None:
@@ -143,11 +159,13 @@ def _configure_logging(debug: bool) -> None:
 
 @contextmanager
 def _session(opts: Options, connection: str | None = None):
-    from deploy.connection import connect, resolve_connection
+    from deploy.connection import connect, resolve_target
     from deploy.local_account import with_manifest_defaults
 
-    # The `local` connection's default database and schema are the manifests'.
-    spec = with_manifest_defaults(resolve_connection(connection or opts.connection), opts.manifests)
+    # --env: the environment's connection (unless --connection), warehouse and role (deploy.connection).
+    environment = opts.names().environment if opts.env else None
+    # The `local` connection's default database and schema are the manifests' (the environment's).
+    spec = with_manifest_defaults(resolve_target(connection or opts.connection, environment), opts.manifests, opts.env)
     session = Session(connect(spec))
     try:
         yield session
@@ -200,6 +218,11 @@ def validate(ctx: typer.Context) -> None:
     out.print(
         f"Manifests valid: {len(desired.stages)} stage(s) holding {files} file(s), "
         f"{len(desired.functions)} function(s), from {len(desired.manifest_files)} file(s)."
+        + (
+            f" Environment {desired.environment.name}: {', '.join(f'{d}.{s}' for d, s in desired.schemas)}."
+            if desired.environment
+            else ""
+        )
     )
     _warn_stale_snowflake_yml(_opts(ctx), desired)
 
@@ -275,9 +298,11 @@ def _report(result: ApplyResult, verb: str) -> None:
     )
 
 
-def _progress(i: int, n: int, step: Step) -> None:
-    shown = step.sql if len(step.sql) <= 110 else step.sql[:107] + "..."
-    err.print(Text.assemble((f"[{i + 1}/{n}] ", "dim"), shown))
+def _progress(the_plan: Plan):
+    """Each step on stderr: a bar with bytes and throughput on a terminal, a line per file in CI logs."""
+    from deploy.upload_progress import StepPrinter
+
+    return StepPrinter(err, the_plan.upload_bytes)
 
 
 @app.command()
@@ -310,7 +335,21 @@ def apply(
             )
             return
         _confirm(yes, "apply these changes")
-        result = reconcile.apply(session, opts.workspace, the_plan, allow_destroy=allow_destroy, on_step=_progress)
+
+        def replanned(current: Plan) -> None:  # another apply ran while this one waited for the lock
+            out.print("The account changed since this plan was shown; the plan under the lock is:")
+            _emit(render(current, "text"), "text", None)
+            if not current.is_empty:
+                _confirm(yes, "apply these changes")
+
+        with _progress(the_plan) as progress:
+            result = reconcile.apply_locked(
+                session, opts.workspace, desired, the_plan,
+                allow_destroy=allow_destroy, on_step=progress, on_replan=replanned,
+            )  # fmt: skip
+    if result is None:
+        out.print("Apply complete: nothing left to do (another apply made these changes).")
+        return
     _report(result, "Apply")
 
 
@@ -328,16 +367,10 @@ def _apply_saved(opts: Options, plan_file: Path, connection: str | None, *, yes:
         return
     _confirm(yes, "apply this saved plan")
     ws = opts.workspace
-    with _session(opts, connection) as session:
-        result = saved_plan.apply_checked(
-            session,
-            checked,
-            desired,
-            marker_dir=ws.marker_dir,
-            hashes=ws.hashes(),
-            allow_destroy=allow_destroy,
-            on_step=_progress,
-        )
+    with _session(opts, connection) as session, _progress(checked) as progress:
+        result = reconcile.apply_saved_locked(
+            session, checked, desired, ws, allow_destroy=allow_destroy, on_step=progress
+        )  # the account check runs under the lock (deploy.lock)
     _report(result, "Apply")
 
 
@@ -374,7 +407,7 @@ def destroy(
     """Remove what t5-deploy manages (its functions, stages and versions); foreign objects stay."""
     opts = _opts(ctx)
     desired = opts.workspace.desired()
-    with _session(opts, connection) as session:
+    with _session(opts, connection) as session, reconcile.locked(session, desired, "destroy"):
         from deploy.observe import observe
 
         the_plan = reconcile.destroy_plan(desired, observe(session, desired))
@@ -382,14 +415,33 @@ def destroy(
         if the_plan.is_empty:
             return
         _confirm(yes, "destroy these objects")
-        result = reconcile.apply(session, opts.workspace, the_plan, allow_destroy=True, on_step=_progress)
+        with _progress(the_plan) as progress:
+            result = reconcile.apply(session, opts.workspace, the_plan, allow_destroy=True, on_step=progress)
     _report(result, "Destroy")
 
 
-def _function_identity(opts: Options, name: str | None) -> tuple[str, str, str]:
-    from deploy.manifest import load_names
+@app.command()
+def unlock(
+    ctx: typer.Context,
+    connection: ConnectionOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Break the lock (only when its apply is gone).")] = False,
+) -> None:
+    """Show, or with --force break, the apply lock of the manifests' schemas (deploy.lock)."""
+    opts = _opts(ctx)
+    desired = opts.names()
+    with _session(opts, connection) as session:
+        locks = reconcile.force_unlock(session, desired) if force else reconcile.lock_status(session, desired)
+    for held in locks:
+        who = held.holder.describe() if held.holder else "an unknown holder"
+        out.print(f"{'broke the lock' if force else 'locked'}: {held.target} by {who}", markup=False)
+    if not locks:
+        out.print("no lock held", markup=False)
+    elif not force:
+        out.print("if that apply is gone, break the lock with `deploy unlock --force`", markup=False)
 
-    return load_names(opts.manifests).function(name).parts  # names only: no artifact needed
+
+def _function_identity(opts: Options, name: str | None) -> tuple[str, str, str]:
+    return opts.names().function(name).parts  # names only: no artifact needed
 
 
 @app.command()
@@ -461,9 +513,8 @@ def _manifest_schema(opts: Options, database: str | None, schema: str | None) ->
     sc = single_name(schema, "schema") if schema else None
     if db and sc:
         return db, sc
-    from deploy.manifest import load_names
 
-    declared = load_names(opts.manifests).only_schema()  # names only: no artifact needed
+    declared = opts.names().only_schema()  # names only: no artifact needed
     return db or declared[0], sc or declared[1]
 
 
@@ -610,7 +661,7 @@ LocalNameOption = Annotated[str, typer.Option("--name", help="Section name of --
 def _local_spec(ctx: typer.Context, home: Path | None):
     from deploy.local_account import local_spec
 
-    return local_spec(home, _opts(ctx).manifests)
+    return local_spec(home, _opts(ctx).manifests, _opts(ctx).env)
 
 
 def _print_local(facts: dict[str, Any], fmt: LocalFormat, name: str) -> None:
@@ -735,10 +786,9 @@ def status_command(
     """Show the live version of each function and of each stage it imports, with who applied it, when, from which
     commit and training run."""
     from deploy import history
-    from deploy.manifest import load_names
 
     opts = _opts(ctx)
-    names = load_names(opts.manifests)
+    names = opts.names()
     with _session(opts, connection) as session:
         report = history.status(session, names)
     if fmt is InfoFormat.json:
@@ -766,10 +816,9 @@ def history_command(
 ) -> None:
     """List the complete versions still on each stage, newest first; `*` marks the live one."""
     from deploy import history
-    from deploy.manifest import load_names
 
     opts = _opts(ctx)
-    names = load_names(opts.manifests)
+    names = opts.names()
     with _session(opts, connection) as session:
         stages = history.history(session, names)
     if fmt is InfoFormat.json:
@@ -796,10 +845,9 @@ def rollback_command(
 ) -> None:
     """Re-point the function to an earlier complete release kept on its stages, without uploading artifacts."""
     from deploy import history
-    from deploy.manifest import load_names
 
     opts = _opts(ctx)
-    names = load_names(opts.manifests)
+    names = opts.names()
 
     def confirm(result: Any) -> None:
         for stage, before, after in result.changed_versions():

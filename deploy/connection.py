@@ -18,7 +18,9 @@ this order lives):
 4. generic env vars ``SNOWFLAKE_<KEY>`` (``SNOWFLAKE_USER``, ``SNOWFLAKE_PASSWORD``,
    ... see ``_GENERIC_ENV``; ``PRIVATE_KEY_PASSPHRASE`` belongs here too);
 5. connection env vars ``SNOWFLAKE_CONNECTIONS_<NAME>_<KEY>``;
-6. explicit overrides from the caller (CLI flags).
+6. the ``--env`` environment's ``warehouse`` and ``role`` (manifests ``environments:``,
+   :func:`resolve_target`): the target declared for a deploy beats the connection's own;
+7. explicit overrides from the caller (CLI flags).
 
 Layers 4-6 merge per field, as do ``session_parameters`` tables. Connection-specific
 env beats generic env, as in every snowflake-cli implementation
@@ -29,10 +31,10 @@ snowflake-cli's config_ng resolver (``SNOWFLAKE_CLI_CONFIG_V2_ENABLED``); the le
 resolver documented at docs.snowflake.com ("Managing Snowflake connections") ranks
 it below them instead.
 
-Connection name: explicit ``name`` > ``SNOWFLAKE_DEFAULT_CONNECTION_NAME`` >
-``default_connection_name`` in config.toml > ``default`` if defined > an env-only
-``default`` when ``SNOWFLAKE_ACCOUNT``/``SNOWFLAKE_HOST`` is set and no file defines a
-connection > ``local`` when nothing is configured at all. Otherwise (connections exist
+Connection name: explicit ``name`` > the ``--env`` environment's ``connection`` >
+``SNOWFLAKE_DEFAULT_CONNECTION_NAME`` > ``default_connection_name`` in config.toml >
+``default`` if defined > an env-only ``default`` when ``SNOWFLAKE_ACCOUNT``/``SNOWFLAKE_HOST``
+is set and no file defines a connection > ``local`` when nothing is configured at all. Otherwise (connections exist
 but none is chosen) it is an error rather than a silent deploy to the local fake.
 
 ``local`` is the embedded local Snowflake (``localsnow``) unless the user's own
@@ -53,7 +55,7 @@ import stat
 import tomllib
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,8 @@ from localsnow.daemon import StartError
 
 if TYPE_CHECKING:
     from snowflake.connector import SnowflakeConnection
+
+    from deploy.spec import Environment
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +222,13 @@ def resolve_connection(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
+    target: Mapping[str, Any] | None = None,
+    target_label: str = "environment",
 ) -> ConnectionSpec:
     """Resolve a connection by the precedence in the module docstring.
+
+    ``target`` holds the ``--env`` environment's connection parameters (layer 6), each
+    shown with ``target_label`` as its source.
 
     ``name`` is the ``--connection`` value; ``overrides`` are CLI flags (``None``
     values mean "not given"); ``environ`` defaults to ``os.environ`` and ``home`` (the
@@ -249,6 +258,7 @@ def resolve_connection(
         file_layer,  # config.toml or connections.toml, whichever defines it last
         generic,
         conn_env,
+        _layer((key, value, target_label) for key, value in (target or {}).items()),
         _override_layer(overrides or {}),
     ]
     merged: _Layer = {}
@@ -281,6 +291,20 @@ def resolve_connection(
     params = {k: _coerce(k, v, src) for k, (v, src) in merged.items()}
     sources.update({k: src for k, (_, src) in merged.items()})
     return ConnectionSpec(chosen, is_local, params, sources, local_home)
+
+
+def resolve_target(
+    name: str | None, environment: Environment | None, *, environ: Mapping[str, str] | None = None
+) -> ConnectionSpec:
+    """The connection of a run: ``name`` (--connection), else the environment's own, with its warehouse and role."""
+    if environment is None:
+        return resolve_connection(name, environ=environ)
+    label = f"environment {environment.name}" + (f" ({environment.origin})" if environment.origin else "")
+    chosen = name or environment.connection
+    spec = resolve_connection(chosen, environ=environ, target=environment.connection_overrides(), target_label=label)
+    if not name and environment.connection:
+        spec = replace(spec, sources={**spec.sources, "name": label})
+    return spec
 
 
 def connector_kwargs(spec: ConnectionSpec) -> dict[str, Any]:

@@ -45,31 +45,34 @@ def _manifests_target(manifests: Path) -> Path:
     return project_root(Path.cwd()) / manifests
 
 
-def manifest_location(manifests: Path, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+def manifest_location(
+    manifests: Path, environ: Mapping[str, str] | None = None, env: str | None = None
+) -> tuple[str, str] | None:
     """The one (database, schema) the manifests deploy to, or None (none, several, or invalid manifests).
 
     The manifests' names only (``load_names``, with ${VAR:-default} applied): no artifact is
-    opened, so a project without a trained model still gets its defaults.
+    opened, so a project without a trained model still gets its defaults. With ``env``, the
+    environment's (``deploy --env``).
     """
     target = _manifests_target(manifests)
     if not target.exists():
         return None
     try:
-        schemas = load_names(target, environ=environ).schemas
+        schemas = load_names(target, environ=environ, env=env).schemas
     except ManifestInvalid as e:
         log.debug("no default database from %s: %s", target, "; ".join(e.problems))
         return None
     return schemas[0] if len(schemas) == 1 else None
 
 
-def with_manifest_defaults(spec: ConnectionSpec, manifests: Path) -> ConnectionSpec:
-    """A local spec with the manifests' database and schema where the user set none."""
+def with_manifest_defaults(spec: ConnectionSpec, manifests: Path, env: str | None = None) -> ConnectionSpec:
+    """A local spec with the manifests' (or their environment ``env``'s) database and schema where the user set none."""
     if not spec.is_local or "schema" in spec.params:
         return spec
-    location = manifest_location(manifests)
+    location = manifest_location(manifests, env=env)
     if location is None or str(spec.params.get("database", location[0])).upper() != location[0]:
         return spec  # another database was chosen: the manifests' schema need not exist there
-    label = f"manifests {manifests}"
+    label = f"manifests {manifests}" + (f" (environment {env})" if env else "")
     params, sources = dict(spec.params), dict(spec.sources)
     for key, value in zip(("database", "schema"), location, strict=True):
         if key not in params:
@@ -77,7 +80,7 @@ def with_manifest_defaults(spec: ConnectionSpec, manifests: Path) -> ConnectionS
     return replace(spec, params=params, sources=sources)
 
 
-def local_spec(home: Path | None, manifests: Path) -> ConnectionSpec:
+def local_spec(home: Path | None, manifests: Path, env: str | None = None) -> ConnectionSpec:
     """The `local` connection as deploy uses it, with `home` (--home) over its own."""
     spec = resolve_connection(LOCAL)
     if not spec.is_local:
@@ -87,7 +90,7 @@ def local_spec(home: Path | None, manifests: Path) -> ConnectionSpec:
         )
     if home is not None:
         spec = replace(spec, local_home=home, sources={**spec.sources, "home": "--home"})
-    return with_manifest_defaults(spec, manifests)
+    return with_manifest_defaults(spec, manifests, env)
 
 
 def client_connection(spec: ConnectionSpec, server: Mapping[str, Any]) -> dict[str, Any]:

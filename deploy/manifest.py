@@ -30,6 +30,7 @@ from deploy.spec import (
     Arg,
     DeclaredNames,
     Desired,
+    Environment,
     FunctionName,
     FunctionSpec,
     ImportRef,
@@ -470,10 +471,92 @@ def manifest_paths(target: Path) -> list[Path]:
     return [target]
 
 
+# --- environments (`deploy --env NAME`) ------------------------------------------------------
+# Precedence, lowest first: the manifest's top-level value (its ${VAR:-default} applied), then the
+# chosen environment's entry (its own ${VAR:-default} applied). An environment variable therefore
+# wins only where the entry itself reads it, e.g. `database: ${T5_DATABASE:-T5_PROD}`: what a
+# target means stays written in the manifest, not in whichever shell runs the command.
+
+
+def _declared_environments(doc: Doc) -> str:
+    return ", ".join(sorted(doc.data.get("environments") or {})) or "none"
+
+
+def _move_line(doc: Doc, src: Path_, dst: Path_) -> None:
+    """Problems about an overridden value point at the environment entry that set it."""
+    for table in (doc.lines, doc.key_lines):
+        if src in table:
+            table[dst] = table[src]
+
+
+def _with_environment(doc: Doc, name: str, problems: list[str]) -> tuple[Doc, Environment] | None:
+    """``doc`` as the environment ``name`` sees it (database, schema, settings overridden); None if undeclared."""
+    entries = doc.data.get("environments") or {}
+    if name not in entries:
+        line = doc.key_lines.get(("environments",), 1)
+        problems.append(
+            f"{doc.file}:{line}: environments: environment {name!r} is not declared in this manifest "
+            f"(declared: {_declared_environments(doc)}); choose one with --env or declare it under `environments:`"
+        )
+        return None
+    base: Path_ = ("environments", name)
+    entry = entries[name]
+    data = dict(doc.data)
+    overlaid = Doc(doc.file, doc.base, data, dict(doc.lines), dict(doc.key_lines))
+    for key in ("database", "schema"):
+        if key in entry:
+            data[key] = entry[key]
+            _move_line(overlaid, (*base, key), (key,))
+    functions = dict(data.get("functions") or {})
+    for fn_name, body in (entry.get("functions") or {}).items():
+        path: Path_ = (*base, "functions", fn_name)
+        declared = next((k for k in functions if k.upper() == fn_name.upper()), None)
+        if declared is None:
+            problems.append(
+                f"{doc.where(path)}: function {fn_name!r} is not declared in this manifest's functions "
+                f"(declared: {', '.join(functions) or 'none'})"
+            )
+            continue
+        own = functions[declared]
+        settings = {**(own.get("settings") or {}), **body["settings"]}  # key by key over the function's own
+        functions[declared] = {**own, "settings": settings}
+        if "settings" not in own:
+            _move_line(overlaid, (*path, "settings"), ("functions", declared, "settings"))
+        for key in body["settings"]:
+            _move_line(overlaid, (*path, "settings", key), ("functions", declared, "settings", key))
+    if functions:
+        data["functions"] = functions
+    environment = Environment(
+        name, entry.get("connection"), entry.get("warehouse"), entry.get("role"), doc.origin(base)
+    )
+    return overlaid, environment
+
+
+def _one_environment(found: list[Environment], problems: list[str]) -> Environment | None:
+    """The environment every manifest declares alike; manifests that disagree on its connection are a problem."""
+    for other in found[1:]:
+        for key in ("connection", "warehouse", "role"):
+            if getattr(other, key) != getattr(found[0], key):
+                problems.append(
+                    f"{other.origin}: {key} {getattr(other, key)!r} differs from {getattr(found[0], key)!r} at "
+                    f"{found[0].origin}; one environment connects one way, so make them equal"
+                )
+    return found[0] if found else None
+
+
 def _documents(
-    target: Path, environ: Mapping[str, str], display_root: Path | None, problems: list[str]
+    target: Path,
+    environ: Mapping[str, str],
+    display_root: Path | None,
+    problems: list[str],
+    env: str | None = None,
+    environments: list[Environment] | None = None,
 ) -> Iterator[Doc]:
-    """Each manifest under ``target`` that parses and passes the JSON Schema; the others' problems are added."""
+    """Each manifest under ``target`` that parses and passes the JSON Schema; the others' problems are added.
+
+    With ``env``, each is seen through that environment (appended to ``environments``); every manifest
+    must declare it, so no file silently deploys its default target next to the chosen one.
+    """
     paths = manifest_paths(target)
     if not paths:
         raise ManifestInvalid([f"{target}: no manifests (*.yaml) found"])
@@ -489,6 +572,13 @@ def _documents(
         if schema_errors:
             problems.extend(schema_errors)
             continue
+        if env is not None:
+            chosen = _with_environment(doc, env, problems)
+            if chosen is None:
+                continue
+            doc, environment = chosen
+            if environments is not None:
+                environments.append(environment)
         yield doc
 
 
@@ -522,18 +612,25 @@ def load_manifests(
     environ: Mapping[str, str] | None = None,
     hashes: HashCache | None = None,
     display_root: Path | None = None,
+    env: str | None = None,
 ) -> Desired:
-    """Parse, validate and resolve every manifest under ``target``; raise ManifestInvalid listing all problems."""
+    """Parse, validate and resolve every manifest under ``target``; raise ManifestInvalid listing all problems.
+
+    ``env`` names an environment (``deploy --env``) whose database, schema and settings override the
+    manifests' own; None reads the manifests as written.
+    """
     environ = os.environ if environ is None else environ
     hashes = hashes or HashCache()
     problems: list[str] = []
     merged: _Merged[StageSpec, FunctionSpec] = _Merged()
-    for doc in _documents(target, environ, display_root, problems):
+    environments: list[Environment] = []
+    for doc in _documents(target, environ, display_root, problems, env, environments):
         roots = _roots(doc, problems)
         if roots is None:
             continue
         merged.add(*_build(doc, roots, hashes, problems), problems)
     hashes.save()
+    environment = _one_environment(environments, problems)
     if problems:
         raise (ArtifactsMissing if any(_NOT_BUILT in p for p in problems) else ManifestInvalid)(problems)
     return Desired(
@@ -542,11 +639,16 @@ def load_manifests(
         stages=merged.stages,
         functions=merged.functions,
         manifest_files=tuple(str(p) for p in manifest_paths(target)),
+        environment=environment,
     )
 
 
 def load_names(
-    target: Path, *, environ: Mapping[str, str] | None = None, display_root: Path | None = None
+    target: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    display_root: Path | None = None,
+    env: str | None = None,
 ) -> DeclaredNames:
     """The manifests' databases, schemas, stage names and function signatures; no artifact is opened.
 
@@ -557,8 +659,10 @@ def load_names(
     environ = os.environ if environ is None else environ
     problems: list[str] = []
     merged: _Merged[StageName, FunctionName] = _Merged()
-    for doc in _documents(target, environ, display_root, problems):
+    environments: list[Environment] = []
+    for doc in _documents(target, environ, display_root, problems, env, environments):
         merged.add(*_build_names(doc, problems), problems)
+    environment = _one_environment(environments, problems)
     if problems:
         raise ManifestInvalid(problems)
     return DeclaredNames(
@@ -567,4 +671,5 @@ def load_names(
         stages=merged.stages,
         functions=merged.functions,
         manifest_files=tuple(str(p) for p in manifest_paths(target)),
+        environment=environment,
     )

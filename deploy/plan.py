@@ -126,9 +126,11 @@ class Scope:
     host: str | None
     databases: tuple[str, ...]
     schemas: tuple[str, ...]  # DB.SCHEMA
+    environment: str | None = None  # `deploy --env NAME`; None: the manifests as written
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {"environment": self.environment} if self.environment else {}
+        return out | {
             "connection": self.connection,
             "account": self.account,
             "host": self.host,
@@ -138,7 +140,14 @@ class Scope:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scope:
-        return cls(d["connection"], d.get("account"), d.get("host"), tuple(d["databases"]), tuple(d["schemas"]))
+        return cls(
+            d["connection"],
+            d.get("account"),
+            d.get("host"),
+            tuple(d["databases"]),
+            tuple(d["schemas"]),
+            d.get("environment"),  # additive: absent without --env and in plans saved before it existed
+        )
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ from deploy.plan import (
     SourceRef,
     Upload,
 )
+from deploy.render.common import scope_line
 from deploy.session import Session
 from deploy.spec import Desired, LocalFile
 from deploy.text import one_line
@@ -172,10 +173,11 @@ def _digest_shaped(manifests: Any) -> bool:
 
 
 def current_scope(connection: str | None, desired: Desired) -> Scope:
-    """This run's scope: the resolved connection (name, account, host) and the manifests' target."""
-    from deploy.connection import resolve_connection
+    """This run's scope: the environment (--env), the resolved connection (name, account, host) and the
+    manifests' target."""
+    from deploy.connection import resolve_target
 
-    spec = resolve_connection(connection)
+    spec = resolve_target(connection, desired.environment)
     account, host = spec.params.get("account"), spec.params.get("host")
     return Scope(
         connection=spec.name,
@@ -183,6 +185,7 @@ def current_scope(connection: str | None, desired: Desired) -> Scope:
         host=str(host) if host else None,
         databases=tuple(sorted(desired.databases)),
         schemas=tuple(sorted(f"{db}.{sc}" for db, sc in desired.schemas)),
+        environment=desired.environment.name if desired.environment else None,
     )
 
 
@@ -333,15 +336,6 @@ def stamp(plan: Plan, desired: Desired, scope: Scope, roots: SourceRoots) -> Pla
 # --- the checks --------------------------------------------------------------------------
 
 
-def _target_line(scope: Scope) -> str:
-    where = f"connection '{scope.connection}'"
-    if scope.account:
-        where += f" (account {scope.account})"
-    if scope.host:
-        where += f" (host {scope.host})"
-    return f"{', '.join(scope.schemas) or 'no schema'} through {where}"
-
-
 def _same(a: str | None, b: str | None) -> bool:
     # Compared only where both runs set one, case-insensitively: an account identifier is the first DNS
     # label of <account_identifier>.snowflakecomputing.com (docs.snowflake.com user-guide/admin-account-identifier)
@@ -349,8 +343,14 @@ def _same(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a.lower() == b.lower()
 
 
+def _env_name(name: str | None) -> str:
+    return f"'{name}'" if name else "none (no --env)"
+
+
 def target_differences(then: Scope, now: Scope) -> list[str]:
     out = []
+    if then.environment != now.environment:
+        out.append(f"environment {_env_name(then.environment)} -> {_env_name(now.environment)}")
     if then.connection != now.connection:
         out.append(f"connection '{then.connection}' -> '{now.connection}'")
     if not _same(then.account, now.account):
@@ -385,9 +385,11 @@ def check_target(saved: Plan, desired: Desired, scope: Scope) -> None:
         return
     variables = _target_variables(desired)
     env = f", {' and '.join(variables)}" if variables else ""
+    if saved.scope.environment:
+        env = f", `--env {saved.scope.environment}`{env}"
     raise PlanForAnotherTarget(
-        f"the plan is for another target: it was made for {one_line(_target_line(saved.scope))}; this run targets "
-        f"{one_line(_target_line(scope))} ({'; '.join(one_line(d) for d in differences)}). Apply it with the "
+        f"the plan is for another target: it was made for {one_line(scope_line(saved.scope))}; this run targets "
+        f"{one_line(scope_line(scope))} ({'; '.join(one_line(d) for d in differences)}). Apply it with the "
         f"connection{env} it was made with, or make a new plan for this target with `deploy plan`"
     )
 

@@ -116,12 +116,32 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class Environment:
+    """The target chosen with ``--env``: its name and what it sets on the connection.
+
+    Its database, schema and settings are already applied to the objects built from the
+    manifests; ``connection``, ``warehouse`` and ``role`` are applied when connecting.
+    """
+
+    name: str
+    connection: str | None = None
+    warehouse: str | None = None
+    role: str | None = None
+    origin: Origin | None = field(default=None, compare=False)
+
+    def connection_overrides(self) -> dict[str, str]:
+        """The connection parameters this environment sets (warehouse, role)."""
+        return {k: v for k, v in (("warehouse", self.warehouse), ("role", self.role)) if v}
+
+
+@dataclass(frozen=True)
 class Desired:
     databases: tuple[str, ...]
     schemas: tuple[tuple[str, str], ...]
     stages: dict[str, StageSpec]
     functions: dict[str, FunctionSpec]  # by identity
     manifest_files: tuple[str, ...] = ()
+    environment: Environment | None = None  # the `--env` target; None: the manifests' own values
 
     def names(self) -> DeclaredNames:
         """What the manifests name, without the files: the same as ``load_names`` reads."""
@@ -131,6 +151,7 @@ class Desired:
             stages={fqn: StageName(s.database, s.schema, s.name, s.origin) for fqn, s in self.stages.items()},
             functions={identity: f.declared_name for identity, f in self.functions.items()},
             manifest_files=self.manifest_files,
+            environment=self.environment,
         )
 
 
@@ -194,6 +215,7 @@ class DeclaredNames:
     stages: dict[str, StageName]  # by fqn
     functions: dict[str, FunctionName]  # by identity
     manifest_files: tuple[str, ...] = ()
+    environment: Environment | None = None
 
     def function(self, name: str | None = None) -> FunctionName:
         """The function called ``name`` (unquoted: any case), or the only one declared; else which to choose."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from snowflake.connector.errors import ProgrammingError
 
 # Snowflake error numbers (as the connector shows them, e.g. 002003 (02000)).
@@ -38,3 +40,19 @@ def unsupported(what: str) -> ProgrammingError:
 
 def python_udf_error(detail: str) -> ProgrammingError:
     return sql_error(detail, PYTHON_UDF, "P0000")
+
+
+# DuckDB's words for a CREATE of an existing table/view, as fakesnow passes them on (errno 2003), and for two
+# sessions creating one name at once. Snowflake answers both `002002 (42710): SQL compilation error:
+# Object '<NAME>' already exists.` (docs sql-reference/sql/create: without OR REPLACE / IF NOT EXISTS a
+# CREATE of an existing object fails), which is what deploy.lock relies on to take its lock.
+_DUCK_ALREADY_EXISTS = re.compile(
+    r'Catalog Error: (?:Table|View|Sequence) with name "?(?P<name>[^"!]+)"? already exists'
+    r'|Catalog write-write conflict on create with "(?P<conflict>[^"]+)"'
+)
+
+
+def duckdb_already_exists(message: str) -> str | None:
+    """The name in DuckDB's 'already exists' error (as fakesnow passes it on), or None."""
+    match = _DUCK_ALREADY_EXISTS.search(message)
+    return None if match is None else (match["name"] or match["conflict"])

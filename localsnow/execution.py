@@ -110,6 +110,8 @@ def _described(
 def _as_snowflake_error(error: Exception, runtime: UdfRuntime, sql: str) -> sf_errors.DatabaseError:
     if message := runtime.take_error(str(error)):
         return errors.python_udf_error(message)
+    if (name := errors.duckdb_already_exists(str(error))) is not None:
+        return errors.already_exists(name)
     if isinstance(error, sf_errors.DatabaseError):
         return error
     logger.warning("statement failed: %s: %s", type(error).__name__, error)

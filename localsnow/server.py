@@ -261,6 +261,8 @@ class App:
         if not payload.get("success") and isinstance(payload.get("message"), str):
             # fakesnow sends the formatted text ("002003 (02000): None: ..."); the connector adds its own.
             payload["message"] = _FORMATTED_PREFIX.sub("", payload["message"])
+            if (name := errors.duckdb_already_exists(payload["message"])) is not None:
+                payload = error_body(errors.already_exists(name))  # Snowflake's 002002 (deploy.lock needs it)
         return payload, response.status_code
 
     async def bucket_put(self, request: Request) -> Response:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from deploy.plan import Action, Change, Plan
+from deploy.plan import Action, Change, Plan, Scope
 from deploy.text import one_line
 from deploy.units import human_bytes
 
-__all__ = ["HEADERS", "LEGEND", "human_bytes", "label", "legend_actions", "one_line", "origin", "summary"]
+__all__ = [
+    "HEADERS",
+    "LEGEND",
+    "human_bytes",
+    "label",
+    "legend_actions",
+    "one_line",
+    "origin",
+    "scope_line",
+    "summary",
+    "target",
+]
 
 HEADERS = {
     Action.CREATE: "will be created",
@@ -42,3 +53,21 @@ def summary(plan: Plan) -> str:
 def legend_actions(plan: Plan) -> list[Action]:
     present = {c.action for c in plan.changes}
     return [a for a in Action if a in present]
+
+
+def scope_line(scope: Scope) -> str:
+    """``environment 'prod': T5_PROD.PUBLIC through connection 'prod' (account xy12345)``; not escaped."""
+    where = f"connection '{scope.connection}'"
+    if scope.account:
+        where += f" (account {scope.account})"
+    if scope.host:
+        where += f" (host {scope.host})"
+    env = f"environment '{scope.environment}': " if scope.environment else ""
+    return f"{env}{', '.join(scope.schemas) or 'no schema'} through {where}"
+
+
+def target(plan: Plan) -> str | None:
+    """The header line naming a plan's target, one line; only for a plan made with `--env` (others keep their shape)."""
+    if plan.scope is None or not plan.scope.environment:
+        return None
+    return f"Target: {one_line(scope_line(plan.scope))}"

@@ -58,6 +58,13 @@ def render(
 ) -> str:
     """``title`` and ``empty`` (shown for a plan without changes) are the caller's Markdown, not input."""
     lines = [f"### {title}", ""]
+    if plan.scope is not None and plan.scope.environment:  # names the --env target
+        sc = plan.scope
+        where = f"connection {_code(sc.connection)}" + "".join(
+            f" ({k} {_code(v)})" for k, v in (("account", sc.account), ("host", sc.host)) if v
+        )
+        schemas = ", ".join(_code(s) for s in sc.schemas) or "no schema"
+        lines += [f"**Target:** environment {_code(sc.environment)}: {schemas} through {where}", ""]
     if plan.is_empty:
         lines.append(empty)
     else:

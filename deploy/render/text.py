@@ -6,16 +6,17 @@ Every text that comes from input goes through ``one_line``, so each item keeps i
 from __future__ import annotations
 
 from deploy.plan import Plan
-from deploy.render.common import HEADERS, LEGEND, human_bytes, label, legend_actions, one_line, origin, summary
+from deploy.render.common import HEADERS, LEGEND, human_bytes, label, legend_actions, one_line, origin, summary, target
 
 NO_CHANGES = "No changes. The account matches the manifests."
 
 
 def render(plan: Plan, *, title: str = "t5-deploy will perform the following actions:", empty: str = NO_CHANGES) -> str:
+    head = [line] if (line := target(plan)) else []  # names the --env target
     if plan.is_empty:
-        return "\n".join([*(f"Warning: {one_line(w)}" for w in plan.warnings), empty]) + "\n"
+        return "\n".join([*head, *(f"Warning: {one_line(w)}" for w in plan.warnings), empty]) + "\n"
     width = max(len(a.value) for a in legend_actions(plan))
-    lines = ["Resource actions are indicated with the following symbols:"]
+    lines = [*head, "Resource actions are indicated with the following symbols:"]
     lines += [f"  {a.value:>{width}} {LEGEND[a]}" for a in legend_actions(plan)]
     lines += ["", title]
     for c in plan.changes:
