@@ -145,30 +145,28 @@ def locked(session: Session, desired: Desired, operation: str) -> Iterator[None]
         yield
 
 
-def force_unlock(session: Session, desired: Desired | DeclaredNames) -> list[lock.HeldLock]:
-    """Break the locks of the manifests' schemas; those that were held."""
-    broken = []
+def _each_lock(
+    session: Session, desired: Desired | DeclaredNames, action: Callable[[Session, str, str], lock.HeldLock | None]
+) -> list[lock.HeldLock]:
+    """`action` on each of the manifests' schemas that exists; the locks it returned."""
+    found = []
     for database, schema in sorted(set(desired.schemas)):
         try:
-            held = lock.force_unlock(session, database, schema)
+            held = action(session, database, schema)
         except SnowflakeError as e:
             if e.errno == lock.DOES_NOT_EXIST:
                 continue
             raise
         if held is not None:
-            broken.append(held)
-    return broken
+            found.append(held)
+    return found
+
+
+def force_unlock(session: Session, desired: Desired | DeclaredNames) -> list[lock.HeldLock]:
+    """Break the locks of the manifests' schemas; those that were held."""
+    return _each_lock(session, desired, lock.force_unlock)
 
 
 def lock_status(session: Session, desired: Desired | DeclaredNames) -> list[lock.HeldLock]:
-    out = []
-    for database, schema in sorted(set(desired.schemas)):
-        try:
-            held = lock.read(session, database, schema)
-        except SnowflakeError as e:
-            if e.errno == lock.DOES_NOT_EXIST:
-                continue
-            raise
-        if held is not None:
-            out.append(held)
-    return out
+    """The locks held on the manifests' schemas."""
+    return _each_lock(session, desired, lock.read)
