@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.confine import project_root
 from deploy.names import quote
 from deploy.spec import Desired, FunctionSpec, StageSpec
 
@@ -189,6 +190,6 @@ def stale(generated: Generated, project_root: Path) -> list[str]:
 
 
 def project_root_of(manifests: Path) -> Path:
-    """The folder holding manifests/ (the default ``manifests`` is relative to it)."""
+    """The project root of a manifest file or folder, by the rule files are confined by (confine.project_root)."""
     target = manifests.resolve()
-    return (target if target.is_dir() else target.parent).parent
+    return project_root(target if target.is_dir() else target.parent)
