@@ -9,17 +9,27 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from deploy.artifacts import HashCache
 from deploy.errors import PlanStale, PolicyViolation
-from deploy.names import FunctionIdentity, StagePath
+from deploy.local_file import LocalFile
+from deploy.names import StagePath
+from deploy.payloads import (
+    DatabaseProps,
+    FunctionProps,
+    ListedVersion,
+    SchemaProps,
+    StageProps,
+    StageRemoval,
+    StageVersion,
+)
 from deploy.plan import Action, Change, Kind, Plan
 from deploy.provenance import Provenance, ReleaseRecord, gather
 from deploy.session import Session
-from deploy.spec import MARKER_NAME, LocalFile, marker_content, split_import
-from deploy.sql import argument_type, ident, literal, put_source, qualified, remove_statement, stage_location
+from deploy.spec import MARKER_NAME, marker_content, split_import
+from deploy.sql import ident, literal, put_source, qualified, remove_statement, stage_location
 from deploy.state import RELEASES_FOLDER, split_tag, tag
 from deploy.text import one_line
 
@@ -51,93 +61,89 @@ class ApplyResult:
     seconds: float
 
 
-def _put(local: str, db: str, sc: str, stage: str, prefix: str) -> str:
+def _put(local: str | Path, db: str, sc: str, stage: str, prefix: str) -> str:
     # AUTO_COMPRESS=FALSE: Snowflake would otherwise store model.safetensors.gz,
     # which the UDF cannot import under its own name.
-    return f"PUT {put_source(local)} {stage_location(db, sc, stage, prefix)} AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
+    return f"PUT {put_source(str(local))} {stage_location(db, sc, stage, prefix)} AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
 
 
-def _function_ddl(a: dict) -> str:
-    args = ", ".join(f"{ident(n)} {t}" for n, t in a["args"])
+def _function_ddl(a: FunctionProps) -> str:
+    args = ", ".join(f"{ident(n)} {t}" for n, t in a.args)
     imports = []
-    for imp in a["imports"]:
+    for imp in a.imports:
         # Imports are normalised paths of declared stages (identifier names, stored upper-case),
         # which read back as written: @DB.S.LLM/<version>/<file>.
         path = StagePath.parse(imp)
         imports.append(literal(stage_location(*path.stage.parts, path.path)))
-    packages = ", ".join(literal(p) for p in a["packages"])
+    packages = ", ".join(literal(p) for p in a.packages)
     return (
-        f"CREATE OR REPLACE FUNCTION {qualified(a['database'], a['schema'], a['name'])}({args})"
-        f" COPY GRANTS RETURNS {a['returns']} LANGUAGE PYTHON {a['null_handling']} {a['volatility']}"
-        f" RUNTIME_VERSION = {literal(a['runtime'])}"
+        f"CREATE OR REPLACE FUNCTION {qualified(a.database, a.schema, a.name)}({args})"
+        f" COPY GRANTS RETURNS {a.returns} LANGUAGE PYTHON {a.null_handling} {a.volatility}"
+        f" RUNTIME_VERSION = {literal(a.runtime)}"
         f" PACKAGES = ({packages})"
         f" IMPORTS = ({', '.join(imports)})"
-        f" HANDLER = {literal(a['handler'])}"
-        f" COMMENT = {literal(a['comment'])}"
+        f" HANDLER = {literal(a.handler)}"
+        f" COMMENT = {literal(a.comment)}"
     )
 
 
-def _drop_function(b: dict) -> str:
-    identity = FunctionIdentity.of(b["database"], b["schema"], b["name"], (argument_type(t) for _, t in b["args"]))
-    return f"DROP FUNCTION IF EXISTS {identity.sql}"
+def _uploaded(u: LocalFile) -> str | Path:
+    """The local file a PUT reads; a plan read from a file has one once deploy.saved_plan resolved it."""
+    if u.source is None:
+        raise PlanStale(f"{u.name}: the plan names its file as {u.ref}, not resolved to a local file")
+    return u.source
 
 
 def compile_change(change: Change, marker_dir: Path, provenance: Provenance | None = None) -> list[Step]:
-    a, b = change.after or {}, change.before or {}
-    match change.kind, change.action:
-        case Kind.DATABASE, Action.CREATE:
-            return [Step(f"CREATE DATABASE IF NOT EXISTS {qualified(a['name'])}")]
-        case Kind.SCHEMA, Action.CREATE:
-            return [Step(f"CREATE SCHEMA IF NOT EXISTS {qualified(a['database'], a['name'])}")]
-        case Kind.STAGE, Action.CREATE:
+    # Each (kind, action) with the payloads the diff gives it (deploy.payloads; docs/plan-format.md).
+    match change.kind, change.action, change.after, change.before:
+        case Kind.DATABASE, Action.CREATE, DatabaseProps() as a, _:
+            return [Step(f"CREATE DATABASE IF NOT EXISTS {qualified(a.name)}")]
+        case Kind.SCHEMA, Action.CREATE, SchemaProps() as a, _:
+            return [Step(f"CREATE SCHEMA IF NOT EXISTS {qualified(a.database, a.name)}")]
+        case Kind.STAGE, Action.CREATE, StageProps() as a, _:
             # SSE unless the manifest says full: without ENCRYPTION Snowflake makes SNOWFLAKE_FULL,
             # whose LIST shows padded ciphertext sizes and md5 (see deploy.state).
-            encryption = f" ENCRYPTION = (TYPE = {literal(a['encryption'])})" if a.get("encryption") else ""
+            encryption = f" ENCRYPTION = (TYPE = {literal(a.encryption)})" if a.encryption else ""
             return [
                 Step(
-                    f"CREATE STAGE IF NOT EXISTS {qualified(a['database'], a['schema'], a['name'])}"
-                    f"{encryption} COMMENT = {literal(a['comment'])}"
+                    f"CREATE STAGE IF NOT EXISTS {qualified(a.database, a.schema, a.name)}"
+                    f"{encryption} COMMENT = {literal(a.comment)}"
                 )
             ]
-        case Kind.STAGE, Action.UPDATE:
+        case Kind.STAGE, Action.UPDATE, StageProps() as a, _:
             # Takeover or a new comment; encryption cannot be altered (see diff.stage_warnings).
             # ALTER STAGE <name> SET COMMENT: SnowDDL resolver/stage.py `_compare_comment`,
             # Terraform provider pkg/sdk/stages_ext_test.go.
-            return [
-                Step(
-                    f"ALTER STAGE {qualified(a['database'], a['schema'], a['name'])}"
-                    f" SET COMMENT = {literal(a['comment'])}"
-                )
-            ]
-        case Kind.STAGE, Action.DELETE:
-            if b.get("foreign_files"):
+            return [Step(f"ALTER STAGE {qualified(a.database, a.schema, a.name)} SET COMMENT = {literal(a.comment)}")]
+        case Kind.STAGE, Action.DELETE, _, StageRemoval() as b:
+            if b.foreign_files:
                 # Files the tool did not put there stay, and so does their stage.
-                return [Step(remove_statement(b["database"], b["schema"], b["name"], p)) for p in change.removes]
-            return [Step(f"DROP STAGE IF EXISTS {qualified(b['database'], b['schema'], b['name'])}")]
-        case Kind.STAGE_VERSION, Action.CREATE | Action.UPDATE:
-            db, sc, st, ver = a["database"], a["schema"], a["stage"], a["version"]
+                return [Step(remove_statement(b.database, b.schema, b.name, p)) for p in change.removes]
+            return [Step(f"DROP STAGE IF EXISTS {qualified(b.database, b.schema, b.name)}")]
+        case Kind.STAGE_VERSION, Action.CREATE | Action.UPDATE, StageVersion() as a, _:
+            db, sc, st, ver = a.database, a.schema, a.stage, a.version
             steps = [Step(remove_statement(db, sc, st, p)) for p in change.removes]
             steps += [
-                Step(_put(u.source, db, sc, st, f"{ver}/"), upload_bytes=u.size, upload_name=f"{ver}/{u.name}")
+                Step(_put(_uploaded(u), db, sc, st, f"{ver}/"), upload_bytes=u.size, upload_name=f"{ver}/{u.name}")
                 for u in change.uploads
             ]
-            files = tuple(LocalFile(f["name"], Path(), f["size"], f["sha256"]) for f in a["files"])
-            marker = marker_content(files)
+            marker = marker_content(a.files)
             marker_path = str(marker_dir / ver / MARKER_NAME)
             # The marker goes last: the version is complete only once it is there.
             steps.append(
                 Step(_put(marker_path, db, sc, st, f"{ver}/"), len(marker), marker, marker_path, f"{ver}/{MARKER_NAME}")
             )
             return steps
-        case Kind.STAGE_VERSION, Action.DELETE:
-            return [Step(remove_statement(b["database"], b["schema"], b["stage"], p)) for p in change.removes]
-        case Kind.FUNCTION, Action.CREATE | Action.REPLACE:
+        case Kind.STAGE_VERSION, Action.DELETE, _, ListedVersion() as b:
+            return [Step(remove_statement(b.database, b.schema, b.stage, p)) for p in change.removes]
+        case Kind.FUNCTION, Action.CREATE | Action.REPLACE, FunctionProps() as a, _:
             if provenance is not None:
                 return release_steps(a, provenance, marker_dir)
             return [Step(_function_ddl(a))]
-        case Kind.FUNCTION, Action.DELETE:
-            return [Step(_drop_function(b))]
-    raise ValueError(f"cannot compile {change.action.word} of {change.kind.value}")
+        case Kind.FUNCTION, Action.DELETE, _, FunctionProps() as b:
+            return [Step(f"DROP FUNCTION IF EXISTS {b.function_identity.sql}")]
+    raise ValueError(f"cannot compile {change.action.word} of {change.kind.value} {change.name}")
 
 
 def compile_plan(plan: Plan, marker_dir: Path, provenance: Provenance | None = None) -> list[Step]:
@@ -145,24 +151,15 @@ def compile_plan(plan: Plan, marker_dir: Path, provenance: Provenance | None = N
     return [step for change in plan.changes for step in compile_change(change, marker_dir, provenance)]
 
 
-# What a release record keeps of a function's properties: what _function_ddl renders.
-RELEASE_PROPERTIES = (
-    "database", "schema", "name", "args", "returns", "runtime", "handler",
-    "packages", "imports", "null_handling", "volatility",
-)  # fmt: skip
-
-
-def release_steps(a: dict, provenance: Provenance, marker_dir: Path) -> list[Step]:
+def release_steps(a: FunctionProps, provenance: Provenance, marker_dir: Path) -> list[Step]:
     """CREATE the function with provenance in its comment's tag (spec hash and user text kept), then leave
     a release record in each version it imports (deploy.provenance)."""
-    user, _, spec = split_tag(a["comment"])
+    user, _, spec = split_tag(a.comment)
     user = user.strip()
-    steps = [Step(_function_ddl({**a, "comment": f"{user} {tag(spec, provenance.tag_fields())}".strip()}))]
-    identity = str(FunctionIdentity.of(a["database"], a["schema"], a["name"], (argument_type(t) for _, t in a["args"])))
-    properties = {k: a[k] for k in RELEASE_PROPERTIES} | {"comment": user}
-    record = ReleaseRecord(identity, tuple(a["imports"]), provenance, properties, spec)
+    steps = [Step(_function_ddl(replace(a, comment=f"{user} {tag(spec, provenance.tag_fields())}".strip())))]
+    record = ReleaseRecord(a.identity, a.imports, provenance, a.release_properties(user), spec)
     content, name = record.to_bytes(), record.file_name()
-    versions = sorted({(StagePath.parse(i).stage.parts, split_import(i)[1]) for i in a["imports"]})
+    versions = sorted({(StagePath.parse(i).stage.parts, split_import(i)[1]) for i in a.imports})
     for (db, sc, st), version in versions:
         if not version:
             continue  # an import at the stage root is no version the tool keeps
@@ -185,9 +182,7 @@ def check_local_files(plan: Plan, hashes: HashCache) -> None:
     """Refuse to upload a file whose content moved since the plan was made."""
     for change in plan.changes:
         for u in change.uploads:
-            if not u.source:  # read from a file and never resolved (deploy.saved_plan.check does that)
-                raise PlanStale(f"{u.name}: the plan names its file as {u.ref}, not resolved to a local file")
-            path = Path(u.source)
+            path = Path(_uploaded(u))  # a plan read from a file has it once deploy.saved_plan.check resolved it
             if not path.is_file():
                 raise PlanStale(f"{u.source} no longer exists; re-run `deploy plan`")
             size, digest = hashes.digest(path)
@@ -209,7 +204,7 @@ def apply_plan(
     check_local_files(plan, hashes)
     if provenance is None:  # when, by whom, from which commit and training run (deploy.provenance)
         versions = [c for c in plan.changes if c.kind is Kind.STAGE_VERSION and c.action is not Action.DELETE]
-        sources = [u.source for c in versions for u in c.uploads]
+        sources = [str(u.source) for c in versions for u in c.uploads]
         provenance = gather(session.conn, sources, tuple(c.name for c in versions))
     steps = compile_plan(plan, marker_dir, provenance)
     t0 = time.perf_counter()

@@ -15,15 +15,26 @@ import difflib
 import email.utils
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from deploy import TOOL_NAME, runtimes
+from deploy.local_file import LocalFile
 from deploy.names import FQN, StagePath
 from deploy.packages import runtimes_offering, satisfying, split_spec, versions_for
-from deploy.plan import Action, Change, Kind, Origin, Plan, Upload, origins
-from deploy.spec import MARKER_NAME, Desired, FunctionSpec, LocalFile, StageSpec, split_import
+from deploy.payloads import (
+    DatabaseProps,
+    FunctionProps,
+    ListedVersion,
+    SchemaProps,
+    StageProps,
+    StageRemoval,
+    StageVersion,
+    VersionFile,
+)
+from deploy.plan import Action, Change, Kind, Origin, Plan, origins
+from deploy.spec import MARKER_NAME, Desired, FunctionSpec, StageSpec, split_import
 from deploy.sql import argument_type
 from deploy.state import (
     SNOWFLAKE_FULL,
@@ -61,40 +72,36 @@ def _import_path(st: StageSpec, file: str) -> str:
     return StagePath(FQN(st.database, st.schema, st.name), f"{st.version}/{file}").normalized
 
 
-def function_properties(fn: FunctionSpec, stages: dict[str, StageSpec]) -> dict[str, Any]:
+def function_properties(fn: FunctionSpec, stages: dict[str, StageSpec]) -> FunctionProps:
     """Everything CREATE FUNCTION renders, normalised as DESCRIBE FUNCTION is parsed.
 
     The COMMENT ends with the ownership tag carrying a hash of all other
     properties, so a hand edit that keeps the comment is still caught field by field.
     """
-    props: dict[str, Any] = {
-        "database": fn.database,
-        "schema": fn.schema,
-        "name": fn.name,
-        "identity": fn.identity,
-        "args": [[a.name, a.type] for a in fn.args],
-        "returns": fn.returns,
-        "language": "PYTHON",
-        "runtime": fn.runtime,
-        "handler": fn.handler,
-        "packages": sorted(p.lower() for p in fn.packages),
-        "imports": sorted(_import_path(stages[ref.stage], ref.file) for ref in fn.imports),
-        "null_handling": fn.null_handling,
-        "volatility": fn.volatility,
-        "body": "",
-        "comment": fn.comment,
-    }
+    props = FunctionProps(
+        database=fn.database,
+        schema=fn.schema,
+        name=fn.name,
+        args=tuple((a.name, a.type) for a in fn.args),
+        returns=fn.returns,
+        runtime=fn.runtime,
+        handler=fn.handler,
+        packages=tuple(sorted(p.lower() for p in fn.packages)),
+        imports=tuple(sorted(_import_path(stages[ref.stage], ref.file) for ref in fn.imports)),
+        null_handling=fn.null_handling,
+        volatility=fn.volatility,
+        comment=fn.comment,
+    )
     spec = _spec_hash(props)
-    props["comment"] = f"{fn.comment} {tag(spec)}".strip()
-    props["spec"] = spec
-    return props
+    return replace(props, comment=f"{fn.comment} {tag(spec)}".strip(), spec=spec)
 
 
-def _spec_hash(props: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()[:12]
+def _spec_hash(props: FunctionProps) -> str:
+    """The hash the ownership tag records: over the dict form (no spec), so tags written before stay valid."""
+    return hashlib.sha256(json.dumps(props.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def live_spec(want: dict[str, Any], have: ObservedFunction) -> str:
+def live_spec(want: FunctionProps, have: ObservedFunction) -> str:
     """The spec hash of the live function, computed as ``function_properties`` computes the manifests'.
 
     Equal to the hash its comment records while the function is as t5-deploy created it. DESCRIBE
@@ -102,18 +109,23 @@ def live_spec(want: dict[str, Any], have: ObservedFunction) -> str:
     the manifests' spelling stands in for the live one, so only a length change escapes this check
     (and moves the manifests' own hash).
     """
-    props = observed_properties(have)
-    props["comment"] = split_tag(have.comment)[0]
-    if [[n, argument_type(t)] for n, t in want["args"]] == props["args"]:
-        props["args"] = want["args"]
+    props = replace(observed_properties(have), comment=split_tag(have.comment)[0])
+    if _described_args(want) == props.args:
+        props = replace(props, args=want.args)
     return _spec_hash(props)
 
 
-def function_origins(want: dict[str, Any], have: ObservedFunction) -> tuple[Origin, ...]:
+def _described_args(props: FunctionProps) -> tuple[tuple[str, str], ...]:
+    """The arguments as DESCRIBE's signature prints them: no length or precision (VARCHAR(100) -> VARCHAR;
+    Terraform provider pkg/sdk/testint/functions_integration_test.go)."""
+    return tuple((n, argument_type(t)) for n, t in props.args)
+
+
+def function_origins(want: FunctionProps, have: ObservedFunction) -> tuple[Origin, ...]:
     """Account: untagged, or the live function no longer hashes to the spec its comment records.
     Manifests: the recorded spec is not the one the manifests give now. Both may hold."""
     _, managed, spec = split_tag(have.comment)
-    if not managed or spec == want["spec"]:
+    if not managed or spec == want.spec:
         return ACCOUNT  # untagged, or the manifests are as last applied: any difference is the account's
     if not _field_reasons(want, have):
         # The live function shows what the manifests want: only what DESCRIBE cannot show moved
@@ -122,24 +134,23 @@ def function_origins(want: dict[str, Any], have: ObservedFunction) -> tuple[Orig
     return origins(account=live_spec(want, have) != spec, manifests=True)
 
 
-def observed_properties(fn: ObservedFunction) -> dict[str, Any]:
-    return {
-        "database": fn.database,
-        "schema": fn.schema,
-        "name": fn.name,
-        "identity": fn.identity,
-        "args": [list(a) for a in fn.args],
-        "returns": fn.returns,
-        "language": fn.language,
-        "runtime": fn.runtime,
-        "handler": fn.handler,
-        "packages": sorted(fn.packages),
-        "imports": sorted(fn.imports),
-        "null_handling": fn.null_handling,
-        "volatility": fn.volatility,
-        "body": fn.body,
-        "comment": fn.comment,
-    }
+def observed_properties(fn: ObservedFunction) -> FunctionProps:
+    return FunctionProps(
+        database=fn.database,
+        schema=fn.schema,
+        name=fn.name,
+        args=tuple((n, t) for n, t in fn.args),
+        returns=fn.returns,
+        runtime=fn.runtime,
+        handler=fn.handler,
+        packages=tuple(sorted(fn.packages)),
+        imports=tuple(sorted(fn.imports)),
+        null_handling=fn.null_handling,
+        volatility=fn.volatility,
+        comment=fn.comment,
+        language=fn.language,
+        body=fn.body,
+    )
 
 
 def _short(value: Any) -> str:
@@ -147,10 +158,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _import_reasons(before: list[str], after: list[str]) -> list[str]:
+def _import_reasons(before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
     """Explain import changes per stage: a version bump reads as one line."""
 
-    def by_stage(paths: list[str]) -> dict[str, set[str]]:
+    def by_stage(paths: tuple[str, ...]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for p in paths:
             stage, version, _ = split_import(p)
@@ -171,37 +182,33 @@ def _import_reasons(before: list[str], after: list[str]) -> list[str]:
     return reasons
 
 
-def _field_reasons(want: dict[str, Any], have: ObservedFunction) -> list[str]:
+def _field_reasons(want: FunctionProps, have: ObservedFunction) -> list[str]:
     got = observed_properties(have)
     # The user's comment is compared without the tag: the tag's spec hash moves
     # whenever another field does, which would only repeat that field's reason.
-    got["comment"] = split_tag(got["comment"])[0]
-    want_comment = split_tag(want["comment"])[0]
+    # Arguments are compared as DESCRIBE prints them; a changed length still moves the spec hash in the tag.
+    got = replace(got, comment=split_tag(got.comment)[0])
+    want = replace(want, comment=split_tag(want.comment)[0], args=_described_args(want))
     reasons: list[str] = []
     for key in _COMPARED:
-        wanted = want_comment if key == "comment" else want[key]
-        if key == "args":
-            # DESCRIBE's signature prints no length or precision (VARCHAR(100) -> VARCHAR;
-            # Terraform provider pkg/sdk/testint/functions_integration_test.go): compare
-            # in that form. A changed length still moves the spec hash in the tag.
-            wanted = [[n, argument_type(t)] for n, t in wanted]
-        if wanted == got[key]:
+        wanted, observed = getattr(want, key), getattr(got, key)
+        if wanted == observed:
             continue
         if key == "imports":
-            reasons += _import_reasons(got[key], want[key])
+            reasons += _import_reasons(observed, wanted)
         elif key == "body":
             reasons.append("body: inline code was added outside the manifests")
         else:
-            reasons.append(f"{key}: {_short(got[key])} -> {_short(wanted)}")
+            reasons.append(f"{key}: {_short(observed)} -> {_short(wanted)}")
     return reasons
 
 
-def compare_function(want: dict[str, Any], have: ObservedFunction) -> list[str]:
+def compare_function(want: FunctionProps, have: ObservedFunction) -> list[str]:
     """Field-by-field differences, each as a readable reason."""
     reasons = _field_reasons(want, have)
     _, managed, spec = split_tag(have.comment)
-    if not reasons and managed and spec != want["spec"]:
-        reasons.append(f"ownership tag records spec {spec}, the manifests give {want['spec']}")
+    if not reasons and managed and spec != want.spec:
+        reasons.append(f"ownership tag records spec {spec}, the manifests give {want.spec}")
     if reasons and managed and Origin.ACCOUNT in function_origins(want, have):
         reasons.insert(
             0, f"changed outside {TOOL_NAME}: the live function no longer matches the spec its comment records"
@@ -225,20 +232,14 @@ def stage_delete(st: ObservedStage, reason: str, why: tuple[Origin, ...] = ()) -
         Kind.STAGE,
         st.fqn,
         (reason,),
-        before={"database": st.database, "schema": st.schema, "name": st.name, "foreign_files": foreign},
+        before=StageRemoval(st.database, st.schema, st.name, tuple(foreign)),
         removes=tuple(f"{v}/" for v in sorted(st.versions())),
         origins=why,
     )
 
 
-def _stage_after(st: StageSpec) -> dict[str, Any]:
-    return {
-        "database": st.database,
-        "schema": st.schema,
-        "name": st.name,
-        "comment": f"{st.comment} {tag()}".strip(),
-        "encryption": st.encryption,
-    }
+def _stage_after(st: StageSpec) -> StageProps:
+    return StageProps(st.database, st.schema, st.name, f"{st.comment} {tag()}".strip(), st.encryption)
 
 
 def _stage_change(st: StageSpec, obs: ObservedStage | None, served: bool) -> Change | None:
@@ -260,7 +261,7 @@ def _stage_change(st: StageSpec, obs: ObservedStage | None, served: bool) -> Cha
         reasons.append(f"comment: {_short(user_comment)} -> {_short(st.comment)}")
     if not reasons:
         return None
-    before = {"database": obs.database, "schema": obs.schema, "name": obs.name, "comment": obs.comment}
+    before = StageProps(obs.database, obs.schema, obs.name, obs.comment)
     why = MANIFESTS if managed else ACCOUNT
     return Change(Action.UPDATE, Kind.STAGE, st.fqn, tuple(reasons), before=before, after=_stage_after(st), origins=why)
 
@@ -289,18 +290,13 @@ def stage_warnings(desired: Desired, observed: Observed) -> list[str]:
     return out
 
 
-def _version_doc(st: StageSpec) -> dict[str, Any]:
-    return {
-        "database": st.database,
-        "schema": st.schema,
-        "stage": st.name,
-        "version": st.version,
-        "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in st.files],
-    }
+def _version_doc(st: StageSpec) -> StageVersion:
+    files = tuple(VersionFile(f.name, f.size, f.sha256) for f in st.files)
+    return StageVersion(st.database, st.schema, st.name, st.version, files)
 
 
-def _uploads(st: StageSpec, names: set[str] | None = None) -> tuple[Upload, ...]:
-    return tuple(Upload(f.name, str(f.source), f.size, f.sha256) for f in st.files if names is None or f.name in names)
+def _uploads(st: StageSpec, names: set[str] | None = None) -> tuple[LocalFile, ...]:
+    return tuple(f for f in st.files if names is None or f.name in names)
 
 
 def _file_drift(f: LocalFile, remote: RemoteFile, encryption: str | None) -> str | None:
@@ -328,7 +324,7 @@ def _marker_file(st: StageSpec) -> LocalFile:
     content = st.marker_bytes()
     return LocalFile(
         MARKER_NAME,
-        Path(),
+        None,
         len(content),
         hashlib.sha256(content).hexdigest(),
         hashlib.md5(content, usedforsecurity=False).hexdigest(),
@@ -438,13 +434,7 @@ def _prune(st: StageSpec, obs: ObservedStage, protected: set[str]) -> list[Chang
                 Kind.STAGE_VERSION,
                 f"{st.fqn}/{v}",
                 (why,),
-                before={
-                    "database": st.database,
-                    "schema": st.schema,
-                    "stage": st.name,
-                    "version": v,
-                    "files": sorted(versions[v]),
-                },
+                before=ListedVersion(st.database, st.schema, st.name, v, tuple(sorted(versions[v]))),
                 removes=(f"{v}/",),
                 # keep_versions prunes what the manifests moved away from; an incomplete folder
                 # that is not the current version was no completed apply's (by hand, or abandoned).
@@ -480,17 +470,14 @@ def diff(desired: Desired, observed: Observed) -> Plan:
         fn.managed for fn in observed.functions.values()
     )
     missing = ACCOUNT if deployed else MANIFESTS
+    absent = ("it does not exist",)
     for db in desired.databases:
         if db not in observed.databases:
-            changes.append(
-                Change(Action.CREATE, Kind.DATABASE, db, ("it does not exist",), after={"name": db}, origins=missing)
-            )
+            changes.append(Change(Action.CREATE, Kind.DATABASE, db, absent, after=DatabaseProps(db), origins=missing))
     for db, sc in desired.schemas:
         if (db, sc) not in observed.schemas:
-            after = {"database": db, "name": sc}
-            changes.append(
-                Change(Action.CREATE, Kind.SCHEMA, f"{db}.{sc}", ("it does not exist",), after=after, origins=missing)
-            )
+            schema = SchemaProps(db, sc)
+            changes.append(Change(Action.CREATE, Kind.SCHEMA, f"{db}.{sc}", absent, after=schema, origins=missing))
     served = _served(observed)
     for st in desired.stages.values():
         if (c := _stage_change(st, observed.stages.get(st.fqn), st.fqn in served)) is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import email.utils
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +26,7 @@ from deploy.apply import Step, release_steps
 from deploy.errors import DeployError
 from deploy.names import StagePath
 from deploy.observe import observe
+from deploy.payloads import FunctionProps
 from deploy.provenance import VIA_APPLY, VIA_ROLLBACK, Provenance, ReleaseRecord, connection_user, utc_now
 from deploy.session import Session
 from deploy.spec import MARKER_NAME, DeclaredNames, split_import
@@ -393,22 +394,22 @@ def _missing(imports: tuple[str, ...], observed: Observed) -> list[str]:
     return sorted(set(problems))
 
 
-def _properties(fn: ObservedFunction, imports: tuple[str, ...], comment: str) -> dict[str, Any]:
+def _properties(fn: ObservedFunction, imports: tuple[str, ...], comment: str) -> FunctionProps:
     """What CREATE FUNCTION renders (deploy.apply), from DESCRIBE: all as live, but the imports."""
-    return {
-        "database": fn.database,
-        "schema": fn.schema,
-        "name": fn.name,
-        "args": [list(a) for a in fn.args],
-        "returns": fn.returns,
-        "runtime": fn.runtime,
-        "handler": fn.handler,
-        "packages": list(fn.packages),
-        "imports": list(imports),
-        "null_handling": fn.null_handling,
-        "volatility": fn.volatility,
-        "comment": comment,
-    }
+    return FunctionProps(
+        database=fn.database,
+        schema=fn.schema,
+        name=fn.name,
+        args=fn.args,
+        returns=fn.returns,
+        runtime=fn.runtime,
+        handler=fn.handler,
+        packages=fn.packages,
+        imports=imports,
+        null_handling=fn.null_handling,
+        volatility=fn.volatility,
+        comment=comment,
+    )
 
 
 def rollback(
@@ -451,8 +452,8 @@ def rollback(
     if chosen.properties is not None:
         # The release as it was created, spec hash included: plan then sees the manifests' side move
         # (the way forward), not a hand edit, and `drift` reports no drift (deploy.diff.function_origins).
-        props = {**chosen.properties, "imports": list(result.after)}
-        props["comment"] = f"{props.get('comment', '')} {tag(chosen.spec)}"
+        recorded = FunctionProps.from_dict({"comment": "", **chosen.properties})
+        props = replace(recorded, imports=result.after, comment=f"{recorded.comment} {tag(chosen.spec)}")
     else:  # a release recorded without its properties: the live ones, the release's imports, no spec
         props = _properties(fn, result.after, split_tag(fn.comment)[0])
     steps = release_steps(props, prov, marker_dir)

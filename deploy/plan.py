@@ -13,15 +13,20 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from deploy.local_file import LocalFile
+from deploy.payloads import (
+    DatabaseProps,
+    FunctionProps,
+    ListedVersion,
+    Payload,
+    SchemaProps,
+    StageProps,
+    StageRemoval,
+    StageVersion,
+)
+
 # 2: portable upload sources ({root, path}), `scope` and `manifests`; 1 held absolute paths.
 FORMAT_VERSION = 2
-
-# Roots an upload's source is relative to (docs/plan-format.md, "Upload sources").
-ROOT_PROJECT = "project"
-ROOT_ARTIFACTS = "artifacts_root"
-ROOT_CACHE = "cache"
-ROOT_ABSOLUTE = "absolute"  # an in-memory plan never stamped for saving; `apply --plan` refuses it
-ROOTS = (ROOT_PROJECT, ROOT_ARTIFACTS, ROOT_CACHE, ROOT_ABSOLUTE)
 
 
 class PlanFormatError(ValueError):
@@ -66,53 +71,6 @@ class Kind(Enum):
 
 
 @dataclass(frozen=True)
-class SourceRef:
-    """Where a saved plan finds an upload: a path below a root that every checkout resolves for itself."""
-
-    root: str  # one of ROOTS
-    path: str  # POSIX, relative to the root (absolute for ROOT_ABSOLUTE)
-    manifest: str = ""  # ROOT_ARTIFACTS: the manifest declaring the root, relative to the project root
-    expression: str = ""  # ROOT_ARTIFACTS: its `artifacts_root:` as written, before ${VAR} substitution
-
-    def __str__(self) -> str:
-        if self.root == ROOT_ARTIFACTS:
-            return f"{self.path} under artifacts_root {self.expression} of {self.manifest}"
-        return self.path if self.root == ROOT_ABSOLUTE else f"{self.path} under the {self.root} root"
-
-    def to_dict(self) -> dict[str, str]:
-        d = {"root": self.root, "path": self.path}
-        if self.root == ROOT_ARTIFACTS:
-            d |= {"manifest": self.manifest, "expression": self.expression}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SourceRef:
-        if d["root"] not in ROOTS:
-            raise ValueError(f"unknown upload source root {d['root']!r} (known: {', '.join(ROOTS)})")
-        return cls(d["root"], d["path"], d.get("manifest", ""), d.get("expression", ""))
-
-
-@dataclass(frozen=True)
-class Upload:
-    name: str  # base name in the version folder
-    source: str  # local path PUT reads; "" in a plan read from a file until deploy.saved_plan resolves `ref`
-    size: int
-    sha256: str
-    ref: SourceRef | None = None  # set once stamped for saving (deploy.saved_plan.stamp) or read back
-
-    def to_dict(self) -> dict[str, Any]:
-        ref = self.ref or SourceRef(ROOT_ABSOLUTE, self.source)
-        return {"name": self.name, "source": ref.to_dict(), "size": self.size, "sha256": self.sha256}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Upload:
-        ref = SourceRef.from_dict(d["source"])
-        if ref.root == ROOT_ABSOLUTE:
-            return cls(d["name"], ref.path, d["size"], d["sha256"])
-        return cls(d["name"], "", d["size"], d["sha256"], ref)
-
-
-@dataclass(frozen=True)
 class Scope:
     """What a plan was made for: the connection and the manifests' resolved databases and schemas.
 
@@ -150,15 +108,24 @@ class Scope:
         )
 
 
+def _payload_type(kind: Kind, action: Action, *, before: bool) -> type[Payload]:
+    """What one side of a change holds (docs/plan-format.md): by kind, and a stage's `before` by action."""
+    if kind is Kind.STAGE:
+        return StageRemoval if before and action is Action.DELETE else StageProps
+    if kind is Kind.STAGE_VERSION:
+        return ListedVersion if before else StageVersion
+    return {Kind.DATABASE: DatabaseProps, Kind.SCHEMA: SchemaProps, Kind.FUNCTION: FunctionProps}[kind]
+
+
 @dataclass(frozen=True)
 class Change:
     action: Action
     kind: Kind
     name: str
     reasons: tuple[str, ...]
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    uploads: tuple[Upload, ...] = ()
+    before: Payload | None = None  # the object as observed (update, replace, delete)
+    after: Payload | None = None  # the object as it will be (create, update, replace)
+    uploads: tuple[LocalFile, ...] = ()
     removes: tuple[str, ...] = ()  # stage-relative paths removed by this change
     # Where the difference comes from; both when the account was edited and the manifests moved on.
     # Empty: not classified (destroy plans, plans saved before the field existed).
@@ -183,8 +150,8 @@ class Change:
             "object_type": self.kind.value,
             "name": self.name,
             "reasons": list(self.reasons),
-            "before": self.before,
-            "after": self.after,
+            "before": self.before.to_dict() if self.before is not None else None,
+            "after": self.after.to_dict() if self.after is not None else None,
             "uploads": [u.to_dict() for u in self.uploads],
             "upload_bytes": self.upload_bytes,
             "removes": list(self.removes),
@@ -193,14 +160,16 @@ class Change:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Change:
+        action, kind = Action(d["symbol"]), Kind(d["object_type"])
+        before, after = d.get("before"), d.get("after")
         return cls(
-            action=Action(d["symbol"]),
-            kind=Kind(d["object_type"]),
+            action=action,
+            kind=kind,
             name=d["name"],
             reasons=tuple(d["reasons"]),
-            before=d.get("before"),
-            after=d.get("after"),
-            uploads=tuple(Upload.from_dict(u) for u in d.get("uploads", [])),
+            before=_payload_type(kind, action, before=True).from_dict(before) if before is not None else None,
+            after=_payload_type(kind, action, before=False).from_dict(after) if after is not None else None,
+            uploads=tuple(LocalFile.from_dict(u) for u in d.get("uploads", [])),
             removes=tuple(d.get("removes", [])),
             origins=tuple(Origin(o) for o in d.get("origins", [])),  # additive: absent in older saved plans
         )

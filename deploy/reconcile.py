@@ -14,6 +14,7 @@ from deploy.diff import diff, function_delete, package_problems, stage_delete
 from deploy.errors import ManifestInvalid, SnowflakeError
 from deploy.manifest import load_manifests
 from deploy.observe import Observed, observe
+from deploy.payloads import DatabaseProps, SchemaProps
 from deploy.plan import Change, Kind, Plan
 from deploy.session import Session
 from deploy.spec import DeclaredNames, Desired
@@ -125,10 +126,8 @@ def apply_saved_locked(
             # Taking the lock created the plan's own database/schema: the account is as planned
             # if it is, less those.
             observed = observe(session, desired)
-            databases = {c.after["name"] for c in saved.changes if c.kind is Kind.DATABASE and c.after}
-            schemas = {
-                (c.after["database"], c.after["name"]) for c in saved.changes if c.kind is Kind.SCHEMA and c.after
-            }
+            databases = {c.after.name for c in saved.changes if isinstance(c.after, DatabaseProps)}
+            schemas = {(c.after.database, c.after.name) for c in saved.changes if isinstance(c.after, SchemaProps)}
             before = replace(observed, databases=observed.databases - databases, schemas=observed.schemas - schemas)
             if before.fingerprint() == saved.observed_fingerprint:
                 saved = replace(saved, observed_fingerprint=observed.fingerprint())

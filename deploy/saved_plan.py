@@ -47,24 +47,13 @@ from deploy.confine import project_root
 from deploy.diff import diff
 from deploy.errors import DeployError, PlanStale
 from deploy.handler_config import CONFIG_NAME
+from deploy.local_file import ROOT_ABSOLUTE, ROOT_ARTIFACTS, ROOT_CACHE, ROOT_PROJECT, LocalFile, SourceRef
 from deploy.manifest_yaml import YamlProblem, interpolate, read_text
 from deploy.observe import observe
-from deploy.plan import (
-    FORMAT_VERSION,
-    ROOT_ABSOLUTE,
-    ROOT_ARTIFACTS,
-    ROOT_CACHE,
-    ROOT_PROJECT,
-    Change,
-    Plan,
-    PlanFormatError,
-    Scope,
-    SourceRef,
-    Upload,
-)
+from deploy.plan import FORMAT_VERSION, Change, Plan, PlanFormatError, Scope
 from deploy.render.common import scope_line
 from deploy.session import Session
-from deploy.spec import Desired, LocalFile
+from deploy.spec import Desired
 from deploy.text import one_line
 
 SAVE_HINT = "save a plan apply can read with `deploy plan --format json --out plan.json`"
@@ -324,11 +313,15 @@ def _artifacts_root(manifest: Path, project: Path, environ: Mapping[str, str]) -
     return ArtifactsRoot(rel.as_posix(), expression, Path(os.path.realpath(manifest.parent / declared)))
 
 
+def _stamped(u: LocalFile, roots: SourceRoots) -> LocalFile:
+    """An upload with its portable reference; one read from a plan file keeps the one it has."""
+    return replace(u, ref=roots.ref(u.source)) if u.source is not None else u
+
+
 def stamp(plan: Plan, desired: Desired, scope: Scope, roots: SourceRoots) -> Plan:
     """The plan as `plan --format json` saves it: portable upload references, its scope and manifests' digest."""
     changes = tuple(
-        replace(c, uploads=tuple(replace(u, ref=roots.ref(u.source)) for u in c.uploads)) if c.uploads else c
-        for c in plan.changes
+        replace(c, uploads=tuple(_stamped(u, roots) for u in c.uploads)) if c.uploads else c for c in plan.changes
     )
     return replace(plan, changes=changes, scope=scope, manifests=manifest_digest(desired))
 
@@ -412,17 +405,17 @@ def resolve_uploads(saved: Plan, desired: Desired, roots: SourceRoots) -> Plan:
     """The plan with each upload's source set to this checkout's file; ManifestsChanged where there is none."""
     local: dict[SourceRef, LocalFile] = {roots.ref(f.source): f for st in desired.stages.values() for f in st.files}
 
-    def resolved(change: Change, u: Upload) -> Upload:
+    def resolved(change: Change, u: LocalFile) -> LocalFile:
         found = local.get(u.ref) if u.ref is not None and u.ref.root != ROOT_ABSOLUTE else None
         if found is None or found.sha256 != u.sha256 or found.size != u.size:
-            where = str(u.ref) if u.ref else u.source
+            where = str(u.ref) if u.ref else str(u.source)
             raise ManifestsChanged(
                 _listed(
                     "the manifests changed since the plan was made",
                     [f"{change.name}: file {u.name} ({where}) is not staged here with that content"],
                 )
             )
-        return replace(u, source=str(found.source))
+        return replace(u, source=found.source)
 
     changes = tuple(
         replace(c, uploads=tuple(resolved(c, u) for u in c.uploads)) if c.uploads else c for c in saved.changes

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from deploy.errors import DeployError
+from deploy.local_file import FileDigest, LocalFile
 from deploy.names import FQN, FunctionIdentity
 
 # The marker uploaded last into each version folder; a version is complete only
@@ -30,17 +31,6 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.field}"
-
-
-@dataclass(frozen=True)
-class LocalFile:
-    """One local file destined for a stage version folder."""
-
-    name: str  # base name inside the version folder
-    source: Path
-    size: int
-    sha256: str
-    md5: str = ""  # compared with LIST's md5 where that is the plaintext's (SSE stages); "" unknown
 
 
 @dataclass(frozen=True)
@@ -236,7 +226,7 @@ class DeclaredNames:
         return self.schemas[0]
 
 
-def content_version(files: tuple[LocalFile, ...]) -> str:
+def content_version(files: Iterable[FileDigest]) -> str:
     """A version id derived only from file names and contents (sha256)."""
     h = hashlib.sha256()
     for f in sorted(files, key=lambda f: f.name):
@@ -244,11 +234,12 @@ def content_version(files: tuple[LocalFile, ...]) -> str:
     return h.hexdigest()[:VERSION_HEX]
 
 
-def marker_content(files: tuple[LocalFile, ...]) -> bytes:
+def marker_content(files: Iterable[FileDigest]) -> bytes:
     """The completion marker: the version's file list with sha256 and size."""
+    listed = sorted(files, key=lambda f: f.name)
     doc = {
-        "version": content_version(files),
-        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in sorted(files, key=lambda f: f.name)],
+        "version": content_version(listed),
+        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in listed],
     }
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 

@@ -60,13 +60,13 @@ def observed_from(d: Desired, extra_files=None, functions=None, packages=None, e
                 "VARCHAR",
                 "PYTHON",
                 "3.11",
-                p["handler"],
-                tuple(p["packages"]),
-                tuple(p["imports"]),
+                p.handler,
+                p.packages,
+                p.imports,
                 "CALLED ON NULL INPUT",
                 "VOLATILE",
                 "",
-                p["comment"],
+                p.comment,
             )
     channel = packages or {"pytorch": (("2.5.1", "3.11"),)}  # (version, runtime) rows
     return Observed(frozenset({"DB"}), frozenset({("DB", "S")}), stages, fns, channel)

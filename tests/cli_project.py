@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +38,44 @@ def small_project(root: Path, manifest: str, handler: str = SHOUT_HANDLER) -> Pa
     (root / "udf").mkdir()
     (root / "udf" / "handler.py").write_text(handler)
     return root
+
+
+HANDLER_FILE = "../udf/handler.py"  # small_project's handler, as a manifest in manifests/ names it
+
+
+def shout_manifest(
+    database: str,
+    schema: str,
+    *,
+    stages: Mapping[str, str | Mapping[str, str]] | None = None,
+    comment: str | None = None,
+    top: str = "",
+    function: str = "",
+    extra: str = "",
+) -> str:
+    """A manifest for small_project: the function SHOUT(TEXT VARCHAR) -> VARCHAR (handler.shout), importing each
+    stage in order.
+
+    stages: name -> what its `files:` takes (`from:`), or name -> {"comment": ..., "encryption": ..., "from": ...};
+    default: CODE holding the handler. comment: the function's. top, function, extra: more YAML at the top level
+    after `schema:`, under the function after `imports:`, and at the end (e.g. `environments:`).
+    """
+    declared = stages if stages is not None else {"CODE": HANDLER_FILE}
+    lines = ["apiVersion: 1", f"database: {database}", f"schema: {schema}", *_yaml_lines(top), "stages:"]
+    for name, stage in declared.items():
+        properties = {"from": stage} if isinstance(stage, str) else dict(stage)
+        source = properties.pop("from")
+        lines += [f"  {name}:", *(f"    {k}: {v}" for k, v in properties.items())]
+        lines += ["    files:", f"      - from: {source}"]
+    lines += ["functions:", "  SHOUT:", "    args:", "      - {name: TEXT, type: VARCHAR}", "    returns: VARCHAR"]
+    lines += ['    runtime: "3.11"', "    handler: handler.shout", *([f"    comment: {comment}"] if comment else [])]
+    lines += ["    imports:", *(f"      - stage: {name}" for name in declared)]
+    lines += [f"    {line}" for line in _yaml_lines(function)] + _yaml_lines(extra)
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_lines(text: str) -> list[str]:
+    return textwrap.dedent(text).splitlines()
 
 
 @contextmanager

@@ -10,13 +10,12 @@ as its manifests say. The lock is released on failure, and a stale lock is repor
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import snowflake.connector
-from cli_project import deploy, project_environment, small_project, sql_runner
+from cli_project import deploy, project_environment, shout_manifest, small_project, sql_runner
 
 import localsnow
 from deploy import lock, reconcile
@@ -26,27 +25,7 @@ from deploy.session import Session
 from deploy.spec import MARKER_NAME
 
 DATABASE, SCHEMA = "T5_LOCK", "APP"
-MANIFEST = textwrap.dedent(
-    f"""\
-    apiVersion: 1
-    database: {DATABASE}
-    schema: {SCHEMA}
-    stages:
-      CODE:
-        files:
-          - from: ../udf/handler.py
-    functions:
-      SHOUT:
-        args:
-          - {{name: TEXT, type: VARCHAR}}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        comment: COMMENT_HERE
-        imports:
-          - stage: CODE
-    """
-)
+MANIFEST = shout_manifest(DATABASE, SCHEMA, comment="COMMENT_HERE")
 HANDLER = "def shout(text):\n    return None if text is None else text.upper() + {suffix!r}\n"
 
 

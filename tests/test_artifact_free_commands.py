@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
-from cli_project import ROOT, deploy, project_environment, small_project, sql_runner
+from cli_project import HANDLER_FILE, ROOT, deploy, project_environment, shout_manifest, small_project, sql_runner
 
 from deploy.artifacts import HashCache
 from deploy.errors import DeployError, ManifestInvalid
@@ -23,30 +22,7 @@ from training.rouge import lead3_scores, rouge
 
 DATABASE, SCHEMA = "T5_NOART", "APP"
 # The handler's stage and a stage of artifacts (a folder the training job would write).
-MANIFEST = textwrap.dedent(
-    f"""\
-    apiVersion: 1
-    database: {DATABASE}
-    schema: {SCHEMA}
-    stages:
-      CODE:
-        files:
-          - from: ../udf/handler.py
-      WEIGHTS:
-        files:
-          - from: ../artifacts/latest
-    functions:
-      SHOUT:
-        args:
-          - {{name: TEXT, type: VARCHAR}}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        imports:
-          - stage: CODE
-          - stage: WEIGHTS
-    """
-)
+MANIFEST = shout_manifest(DATABASE, SCHEMA, stages={"CODE": HANDLER_FILE, "WEIGHTS": "../artifacts/latest"})
 
 
 def _built(root: Path) -> Path:

@@ -13,36 +13,16 @@ The embedded Snowflake must never show its internal names (`_ls_udf_<id>(CAST(..
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import snowflake.connector
-from cli_project import deploy, project_environment, small_project
+from cli_project import deploy, project_environment, shout_manifest, small_project
 
 import localsnow
 
-MANIFEST = textwrap.dedent(
-    """\
-    apiVersion: 1
-    database: LS_NAMES
-    schema: PUBLIC
-    stages:
-      CODE:
-        files:
-          - from: ../udf/handler.py
-    functions:
-      SHOUT:
-        args:
-          - {name: TEXT, type: VARCHAR}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        imports:
-          - stage: CODE
-    """
-)
+MANIFEST = shout_manifest("LS_NAMES", "PUBLIC")
 PYTHON = "LANGUAGE PYTHON RUNTIME_VERSION = '3.11'"
 SETUP = [
     "CREATE DATABASE IF NOT EXISTS LS_NAMES",

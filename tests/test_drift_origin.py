@@ -9,39 +9,18 @@ managed file removed, a stage comment altered, a function dropped) is drift from
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
-from cli_project import deploy, project_environment, small_project, sql_runner
+from cli_project import HANDLER_FILE, deploy, project_environment, shout_manifest, small_project, sql_runner
 
 DATABASE, SCHEMA = "T5_ORIGIN", "APP"
 FUNCTION = f"{DATABASE}.{SCHEMA}.SHOUT(VARCHAR)"
-MANIFEST = textwrap.dedent(
-    f"""\
-    apiVersion: 1
-    database: {DATABASE}
-    schema: {SCHEMA}
-    stages:
-      CODE:
-        comment: handler code
-        files:
-          - from: ../udf/handler.py
-      WEIGHTS:
-        files:
-          - from: ../artifacts/latest
-    functions:
-      SHOUT:
-        args:
-          - {{name: TEXT, type: VARCHAR}}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        comment: shouts
-        imports:
-          - stage: CODE
-          - stage: WEIGHTS
-    """
+MANIFEST = shout_manifest(
+    DATABASE,
+    SCHEMA,
+    stages={"CODE": {"comment": "handler code", "from": HANDLER_FILE}, "WEIGHTS": "../artifacts/latest"},
+    comment="shouts",
 )
 
 

@@ -13,32 +13,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_project import project_environment, small_project, sql_runner
+from cli_project import project_environment, shout_manifest, small_project, sql_runner
 
 from deploy.cli import main
 from deploy.errors import ManifestInvalid
 from deploy.manifest import load_names
 
-MANIFEST = textwrap.dedent(
+# One manifest, three targets; the base and each environment differ in database, schema, role or settings.
+ENVIRONMENTS = textwrap.dedent(
     """\
-    apiVersion: 1
-    database: ${T5_DATABASE:-T5_ENV_BASE}
-    schema: APP
-    stages:
-      CODE:
-        files:
-          - from: ../udf/handler.py
-    functions:
-      SHOUT:
-        args:
-          - {name: TEXT, type: VARCHAR}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        imports:
-          - stage: CODE
-        settings:
-          num_beams: 1
     environments:
       dev:
         connection: local
@@ -56,6 +39,9 @@ MANIFEST = textwrap.dedent(
         connection: not_configured
         database: T5_ENV_ELSEWHERE
     """
+)
+MANIFEST = shout_manifest(
+    "${T5_DATABASE:-T5_ENV_BASE}", "APP", function="settings:\n  num_beams: 1", extra=ENVIRONMENTS
 )
 
 
@@ -87,9 +73,15 @@ def test_dev_and_prod_are_two_targets_of_one_manifest(project, capsys):
     assert json.loads(out)["scope"]["environment"] == "prod"
     assert json.loads(out)["scope"]["schemas"] == ["T5_ENV_PROD.SERVE"]
 
+    targets = {
+        env: f"Target: environment '{env}': {schema} through connection 'local'"
+        for env, schema in (("dev", "T5_ENV_DEV.APP"), ("prod", "T5_ENV_PROD.SERVE"))
+    }
     for env in ("dev", "prod"):
         rc, out, err = run(capsys, "--env", env, "apply", "--yes")
         assert rc == 0, out + err
+        # apply names its target as plan does.
+        assert out.splitlines()[0] == targets[env]
     with sql_runner(home) as sql:
         assert sql("SELECT T5_ENV_DEV.APP.SHOUT('dev')") == [("DEV",)]
         assert sql("SELECT T5_ENV_PROD.SERVE.SHOUT('prod')") == [("PROD",)]
@@ -110,6 +102,8 @@ def test_dev_and_prod_are_two_targets_of_one_manifest(project, capsys):
     for env in ("dev", "prod"):
         rc, out, err = run(capsys, "--env", env, "plan")
         assert rc == 0 and "No changes." in out, out + err
+        rc, out, err = run(capsys, "--env", env, "drift")  # drift names its target too
+        assert rc == 0 and out.splitlines()[0] == targets[env], out + err
     # Without --env: the manifest as written, today's behaviour (no target line).
     rc, out, err = run(capsys, "--connection", "local", "plan")
     assert rc == 2 and "T5_ENV_BASE" in out and "Target:" not in out, out + err

@@ -68,7 +68,7 @@ def test_a_changed_length_still_replaces_the_function() -> None:
     new = _with_function(desired(MODEL, LLM), [{"name": "TEXT", "type": "VARCHAR(200)"}], "VARCHAR")
     (change,) = diff(new, observed_from(old)).changes
     assert change.reasons[0].startswith("ownership tag records spec")
-    assert change.after["args"] == [["TEXT", "VARCHAR(200)"]]  # CREATE renders the full type
+    assert change.after is not None and change.after.args == (("TEXT", "VARCHAR(200)"),)  # CREATE renders the full type
 
 
 def test_a_changed_return_precision_is_seen_in_describe() -> None:

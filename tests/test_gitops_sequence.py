@@ -4,8 +4,8 @@ Each `run:` block is read from .github/workflows/*.yml and run as GitHub runs it
 with the real `deploy` on PATH and `T5_DEPLOY_CONNECTION=local` (the workflows' `ci`, here
 the embedded Snowflake), so this test follows the workflows when they change:
 
-pull request: plan.yml (validate, plan JSON + Markdown, exit 2 passes, job summary) and the
-comment body scripts/pr_comment.py posts → merge: apply.yml (validate, plan summary, apply)
+pull request: plan.yml (validate, plan as JSON then `deploy show` of it as Markdown, exit 2
+passes, job summary) and the comment body scripts/pr_comment.py posts → merge: apply.yml (validate, plan summary, apply)
 → a hand edit in the account → drift.yml fails (exit 2) naming it → apply.yml repairs it →
 drift.yml passes. And the pull request's saved plan, applied from the apply job's checkout at
 another path, works while fresh and is refused once the account changed.
@@ -23,42 +23,21 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from cli_project import ROOT, project_environment, small_project, sql_runner
+from cli_project import HANDLER_FILE, ROOT, project_environment, shout_manifest, small_project, sql_runner
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DATABASE, SCHEMA = "T5_GITOPS", "PUBLIC"
 FUNCTION = f"{DATABASE}.{SCHEMA}.SHOUT"
-MANIFEST = textwrap.dedent(
-    f"""\
-    apiVersion: 1
-    database: ${{T5_DATABASE:-{DATABASE}}}
-    schema: ${{T5_SCHEMA:-{SCHEMA}}}
-    stages:
-      CODE:
-        comment: handler code
-        files:
-          - from: ../udf/handler.py
-      WEIGHTS:
-        files:
-          - from: ../artifacts/latest
-    functions:
-      SHOUT:
-        args:
-          - {{name: TEXT, type: VARCHAR}}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        comment: shouts
-        imports:
-          - stage: CODE
-          - stage: WEIGHTS
-    """
+MANIFEST = shout_manifest(
+    f"${{T5_DATABASE:-{DATABASE}}}",
+    f"${{T5_SCHEMA:-{SCHEMA}}}",
+    stages={"CODE": {"comment": "handler code", "from": HANDLER_FILE}, "WEIGHTS": "../artifacts/latest"},
+    comment="shouts",
 )
 # What GitHub gives the plan job (the footer's commit and run link come from these).
 GITHUB_ENV = {

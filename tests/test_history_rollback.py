@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
-from cli_project import deploy, project_environment, small_project, sql_runner
+from cli_project import HANDLER_FILE, deploy, project_environment, shout_manifest, small_project, sql_runner
 
 from deploy.provenance import Provenance, ReleaseRecord, git_head
 from deploy.state import split_tag, tag, tag_fields
@@ -23,31 +22,12 @@ from deploy.state import split_tag, tag, tag_fields
 DATABASE, SCHEMA = "T5_HIST", "APP"
 FN = f"{DATABASE}.{SCHEMA}.SHOUT"
 CODE, WEIGHTS = f"{DATABASE}.{SCHEMA}.CODE", f"{DATABASE}.{SCHEMA}.WEIGHTS"
-MANIFEST = textwrap.dedent(
-    f"""\
-    apiVersion: 1
-    database: {DATABASE}
-    schema: {SCHEMA}
-    keep_versions: 2
-    stages:
-      CODE:
-        files:
-          - from: ../udf/handler.py
-      WEIGHTS:
-        files:
-          - from: ../artifacts/latest/model
-    functions:
-      SHOUT:
-        args:
-          - {{name: TEXT, type: VARCHAR}}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        imports:
-          - stage: CODE
-          - stage: WEIGHTS
-        comment: Shouts
-    """
+MANIFEST = shout_manifest(
+    DATABASE,
+    SCHEMA,
+    top="keep_versions: 2",
+    stages={"CODE": HANDLER_FILE, "WEIGHTS": "../artifacts/latest/model"},
+    comment="Shouts",
 )
 SHA1, SHA2, SHA3 = "1" * 40, "2" * 40, "3" * 40
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import tomllib
 from collections.abc import Iterator
 from contextlib import closing
@@ -21,32 +20,14 @@ from pathlib import Path
 
 import pytest
 import snowflake.connector
-from cli_project import ROOT, deploy, small_project
+from cli_project import HANDLER_FILE, ROOT, deploy, shout_manifest, small_project
 
 import localsnow
 from deploy.local_account import connections_toml, manifest_location
 
 DATABASE, SCHEMA = "T5_CONN", "APP"
-MANIFEST = textwrap.dedent(
-    f"""\
-    apiVersion: 1
-    database: ${{T5_CONN_DB:-{DATABASE}}}
-    schema: {SCHEMA}
-    stages:
-      CODE:
-        comment: handler
-        files:
-          - from: ../udf/handler.py
-    functions:
-      SHOUT:
-        args:
-          - {{name: TEXT, type: VARCHAR}}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        imports:
-          - stage: CODE
-    """
+MANIFEST = shout_manifest(
+    f"${{T5_CONN_DB:-{DATABASE}}}", SCHEMA, stages={"CODE": {"comment": "handler", "from": HANDLER_FILE}}
 )
 ROWS = 3
 CONNECTION_KEYS = ["host", "port", "protocol", "account", "user", "password", "database", "schema", "warehouse", "role"]

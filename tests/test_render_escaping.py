@@ -19,8 +19,10 @@ from builders import LLM, MODEL, desired, observed_from
 from markdown_it import MarkdownIt
 
 from deploy.diff import diff
+from deploy.local_file import LocalFile
 from deploy.observe import RemoteFile
-from deploy.plan import Action, Change, Kind, Plan, Upload
+from deploy.payloads import DatabaseProps, ListedVersion, StageVersion, VersionFile
+from deploy.plan import Action, Change, Kind, Plan
 from deploy.render import render
 from deploy.render.common import one_line
 
@@ -67,20 +69,19 @@ def make_plan(s: str, *, sql: bool = False) -> Plan:
     upload sources, so with ``sql`` only what the SQL renderer writes itself
     (its ``--`` comments) carries ``s``.
     """
-    files = [{"name": "f.bin", "size": 3, "sha256": "0" * 64}]
-    after = {"database": "DB", "schema": "S", "stage": "ST", "version": "v1", "files": files}
-    before = {"database": "DB", "schema": "S", "stage": "ST", "version": "v0", "files": ["x"]}
+    after = StageVersion("DB", "S", "ST", "v1", (VersionFile("f.bin", 3, "0" * 64),))
+    before = ListedVersion("DB", "S", "ST", "v0", ("x",))
     removes = ("v0/",) if sql else (f"{s}/", f"v0/{s}")
     return Plan(
         (
-            Change(Action.CREATE, Kind.DATABASE, s, (s,), after={"name": "DB"}),
+            Change(Action.CREATE, Kind.DATABASE, s, (s,), after=DatabaseProps("DB")),
             Change(
                 Action.UPDATE,
                 Kind.STAGE_VERSION,
                 f"DB.S.ST/{s}",
                 (f"unexpected file {s} in a managed version", s),
                 after=after,
-                uploads=(Upload(s, "/a/f.bin", 3, s), Upload("ok.bin", "/a/ok.bin", 1, "0" * 64)),
+                uploads=(LocalFile(s, Path("/a/f.bin"), 3, s), LocalFile("ok.bin", Path("/a/ok.bin"), 1, "0" * 64)),
                 removes=removes,
             ),
             Change(Action.DELETE, Kind.STAGE_VERSION, f"DB.S.{s}/v0", (f"older {s}",), before=before, removes=removes),

@@ -17,7 +17,8 @@ import pytest
 from cli_project import copy_project, deploy, project_environment, sql_runner
 
 from deploy import saved_plan
-from deploy.plan import ROOT_ARTIFACTS, ROOT_CACHE, ROOT_PROJECT, Scope, SourceRef
+from deploy.local_file import ROOT_ARTIFACTS, ROOT_CACHE, ROOT_PROJECT, LocalFile, SourceRef
+from deploy.plan import Scope
 
 EXPRESSION = "${T5_ARTIFACTS:-../artifacts/latest}"
 
@@ -237,11 +238,32 @@ def test_files_under_a_declared_artifacts_root_are_relative_to_it_even_inside_th
 
 def test_a_plan_never_names_a_file_its_applier_does_not_stage_itself(tmp_path):
     """A plan file is input: a reference to anything the manifests do not stage is refused, not read."""
-    from deploy.plan import Action, Change, Kind, Plan, Upload
+    from deploy.plan import Action, Change, Kind, Plan
     from deploy.spec import Desired
 
-    hostile = Upload("environ", "", 1, "0" * 64, SourceRef(ROOT_PROJECT, "../../proc/self/environ"))
+    hostile = LocalFile("environ", None, 1, "0" * 64, ref=SourceRef(ROOT_PROJECT, "../../proc/self/environ"))
     plan = Plan((Change(Action.CREATE, Kind.STAGE_VERSION, "DB.S.ST/v", ("new",), uploads=(hostile,)),), "fp")
     roots = saved_plan.SourceRoots(tmp_path, (), tmp_path / "cache")
     with pytest.raises(saved_plan.ManifestsChanged, match=r"file environ .* is not staged here"):
         saved_plan.resolve_uploads(plan, Desired((), (), {}, {}), roots)
+
+
+def test_a_change_whose_payload_lacks_a_property_is_a_damaged_plan(tmp_path):
+    """`before`/`after` are read into typed payloads (deploy.payloads): a missing property is named, not a crash."""
+    from dataclasses import replace
+
+    from builders import LLM, MODEL, desired
+
+    from deploy.diff import diff
+    from deploy.observe import Observed
+
+    plan = diff(desired(MODEL, LLM), Observed(frozenset(), frozenset(), {}, {}, {}))
+    doc = replace(plan, scope=scope(), manifests={"stages": {}, "functions": {}}).to_dict()
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc))
+    assert saved_plan.load(path).changes == plan.changes
+    (function,) = (c for c in doc["changes"] if c["object_type"] == "function")
+    del function["after"]["handler"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(saved_plan.NotASavedPlan, match=r"is a damaged saved plan \(missing 'handler'\)"):
+        saved_plan.load(path)

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from deploy.apply import compile_change
-from deploy.plan import Action, Change, Kind, Upload
+from deploy.local_file import LocalFile
+from deploy.payloads import FunctionProps, StageVersion, VersionFile
+from deploy.plan import Action, Change, Kind
 from deploy.sql import (
     SqlTypeError,
     canonical_type,
@@ -72,20 +74,20 @@ def test_bad_types_are_rejected(bad):
 
 
 def _function_change() -> Change:
-    after = {
-        "database": "T5_DEMO",
-        "schema": "PUBLIC",
-        "name": "SUMMARIZE",
-        "args": [["TEXT", "VARCHAR"]],
-        "returns": "VARCHAR",
-        "runtime": "3.11",
-        "handler": "handler.summarize",
-        "packages": ["pytorch", "transformers"],
-        "imports": ["@T5_DEMO.PUBLIC.LLM/0123456789abcdef/handler.py"],
-        "null_handling": "CALLED ON NULL INPUT",
-        "volatility": "VOLATILE",
-        "comment": "It's a summarizer [t5-deploy spec=abc]",
-    }
+    after = FunctionProps(
+        database="T5_DEMO",
+        schema="PUBLIC",
+        name="SUMMARIZE",
+        args=(("TEXT", "VARCHAR"),),
+        returns="VARCHAR",
+        runtime="3.11",
+        handler="handler.summarize",
+        packages=("pytorch", "transformers"),
+        imports=("@T5_DEMO.PUBLIC.LLM/0123456789abcdef/handler.py",),
+        null_handling="CALLED ON NULL INPUT",
+        volatility="VOLATILE",
+        comment="It's a summarizer [t5-deploy spec=abc]",
+    )
     return Change(Action.REPLACE, Kind.FUNCTION, "T5_DEMO.PUBLIC.SUMMARIZE(VARCHAR)", ("x",), after=after)
 
 
@@ -101,20 +103,16 @@ def test_function_ddl_renders_every_property_with_copy_grants():
 
 
 def test_uploads_disable_compression_and_write_the_marker_last(tmp_path):
-    after = {
-        "database": "T5_DEMO",
-        "schema": "PUBLIC",
-        "stage": "T5_P_MODEL",
-        "version": "0123456789abcdef",
-        "files": [{"name": "config.json", "size": 3, "sha256": "a" * 64}],
-    }
+    after = StageVersion(
+        "T5_DEMO", "PUBLIC", "T5_P_MODEL", "0123456789abcdef", (VersionFile("config.json", 3, "a" * 64),)
+    )
     change = Change(
         Action.CREATE,
         Kind.STAGE_VERSION,
         "T5_DEMO.PUBLIC.T5_P_MODEL/0123456789abcdef",
         ("new",),
         after=after,
-        uploads=(Upload("config.json", "/art/model dir/config.json", 3, "a" * 64),),
+        uploads=(LocalFile("config.json", Path("/art/model dir/config.json"), 3, "a" * 64),),
     )
     steps = compile_change(change, tmp_path)
     assert [s.sql for s in steps] == [

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_project import deploy, project_environment, small_project, sql_runner
+from cli_project import HANDLER_FILE, deploy, project_environment, shout_manifest, small_project, sql_runner
 
 from deploy.connection import connect, resolve_connection
 from deploy.reconcile import Workspace, plan
@@ -23,35 +23,14 @@ from deploy.session import Session
 from deploy.state import full_listed_size
 
 SCHEMA = "T5_ENC.PUBLIC"
-MANIFEST = textwrap.dedent(
-    """\
-    apiVersion: 1
-    database: T5_ENC
-    schema: PUBLIC
-    stages:
-      CODE:
-        comment: handler and its settings
-        files:
-          - from: ../udf/handler.py
-      WEIGHTS:
-        encryption: full
-        comment: weights
-        files:
-          - from: ../weights
-    functions:
-      SHOUT:
-        args:
-          - {name: TEXT, type: VARCHAR}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        packages: [pandas]
-        imports:
-          - stage: CODE
-          - stage: WEIGHTS
-        settings:
-          max_new_tokens: 64
-    """
+MANIFEST = shout_manifest(
+    "T5_ENC",
+    "PUBLIC",
+    stages={
+        "CODE": {"comment": "handler and its settings", "from": HANDLER_FILE},
+        "WEIGHTS": {"encryption": "full", "comment": "weights", "from": "../weights"},
+    },
+    function="packages: [pandas]\nsettings:\n  max_new_tokens: 64",
 )
 WEIGHTS = {
     "config.json": '{"d_model": 8, "num_layers": 1}\n',

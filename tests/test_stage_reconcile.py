@@ -16,8 +16,10 @@ from builders import LLM, MODEL, ORIGIN, desired, observed_from, remote, stage
 from deploy.apply import compile_change, compile_plan
 from deploy.artifacts import HashCache
 from deploy.diff import diff
-from deploy.plan import Action, Change, Kind, Plan, Upload
-from deploy.spec import MARKER_NAME, LocalFile, StageSpec
+from deploy.local_file import LocalFile
+from deploy.payloads import StageVersion, VersionFile
+from deploy.plan import Action, Change, Kind, Plan
+from deploy.spec import MARKER_NAME, StageSpec
 from deploy.sql import exact_path_pattern, put_source, remove_statement
 from deploy.state import (
     MULTIPART_THRESHOLD,
@@ -294,21 +296,9 @@ def test_the_diff_removes_an_unexpected_config_beside_config_json_exactly():
 def test_put_escapes_glob_characters_in_the_local_path():
     assert put_source("/a/model[1].json") == "'file:///a/model[[]1].json'"
     assert put_source("/a/what?*.bin") == "'file:///a/what[?][*].bin'"
-    up = Upload("model[1].json", "/a/model[1].json", 3, "s")
-    change = Change(
-        Action.CREATE,
-        Kind.STAGE_VERSION,
-        "DB.S.ST/v",
-        ("new",),
-        after={
-            "database": "DB",
-            "schema": "S",
-            "stage": "ST",
-            "version": "0123456789abcdef",
-            "files": [{"name": "model[1].json", "size": 3, "sha256": "s"}],
-        },
-        uploads=(up,),
-    )
+    up = LocalFile("model[1].json", Path("/a/model[1].json"), 3, "s")
+    after = StageVersion("DB", "S", "ST", "0123456789abcdef", (VersionFile("model[1].json", 3, "s"),))
+    change = Change(Action.CREATE, Kind.STAGE_VERSION, "DB.S.ST/v", ("new",), after=after, uploads=(up,))
     first = compile_change(change, Path("/m"))[0].sql
     assert first.startswith('PUT \'file:///a/model[[]1].json\' @"DB"."S"."ST"/0123456789abcdef/')
 

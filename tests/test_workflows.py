@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_project import ROOT, project_environment, small_project
+from cli_project import HANDLER_FILE, ROOT, project_environment, shout_manifest, small_project
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONS = ROOT / ".github" / "actions"
@@ -179,7 +178,11 @@ def test_plan_posts_one_comment_and_keeps_the_json_plan() -> None:
     assert "github.repository" in job["if"]  # no plan (and no secrets asked for) on forks
     assert step(job, "Validate")["run"].strip() == "deploy validate"
     run = step(job, "Plan")["run"]
-    assert "--format json --out plan.json" in run and "--format markdown --out plan.md" in run
+    # The account is read once: the Markdown is that JSON plan, rendered (no second plan that could disagree).
+    assert [line.strip() for line in run.splitlines() if line.strip().startswith("deploy ")] == [
+        "deploy plan --format json --out plan.json || status=$?",
+        "deploy show plan.json --format markdown --out plan.md",
+    ]
     assert step(job, "Job summary")["run"].strip() == 'cat plan.md >> "$GITHUB_STEP_SUMMARY"'
     upload = step(job, "Keep the JSON plan")
     assert upload["uses"].startswith("actions/upload-artifact@") and upload["with"]["path"] == "plan.json"
@@ -238,14 +241,17 @@ def test_ci_secrets_make_a_key_pair_connection(name: str, tmp_path: Path) -> Non
 # -- the shell steps, run as GitHub runs them, with a stand-in `deploy` ----------------
 
 FAKE_DEPLOY = """#!/bin/sh
-# Records its arguments, writes what --out names, prints for drift, exits with FAKE_STATUS.
+# Records its arguments, writes what --out names, prints for drift, exits with FAKE_STATUS
+# (`show` with 0: it renders a file and has no "changes pending" status).
 echo "$*" >> "$FAKE_LOG"
+status="$FAKE_STATUS"
+if [ "$1" = "show" ]; then status=0; fi
 while [ $# -gt 0 ]; do
   if [ "$1" = "--out" ]; then echo "fake plan" > "$2"; fi
   shift
 done
 echo "fake report"
-exit "$FAKE_STATUS"
+exit "$status"
 """
 
 
@@ -281,7 +287,7 @@ def test_plan_step_exit_status(status: int, ok: bool, tmp_path: Path) -> None:
         assert files["plan.json"] == files["plan.md"] == "fake plan\n"
         assert files["calls.log"].splitlines() == [
             "plan --format json --out plan.json",
-            "plan --format markdown --out plan.md",
+            "show plan.json --format markdown --out plan.md",
         ]
     else:
         assert rc == status
@@ -524,26 +530,7 @@ def test_script_needs_a_pull_request(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 # -- the plan job's steps with the real `deploy` on the embedded Snowflake ---------------
 
-MANIFEST = textwrap.dedent(
-    """\
-    apiVersion: 1
-    database: ${T5_DATABASE:-T5_WORKFLOW}
-    schema: PUBLIC
-    stages:
-      LLM:
-        files:
-          - from: ../udf/handler.py
-    functions:
-      SHOUT:
-        args:
-          - {name: TEXT, type: VARCHAR}
-        returns: VARCHAR
-        runtime: "3.11"
-        handler: handler.shout
-        imports:
-          - stage: LLM
-    """
-)
+MANIFEST = shout_manifest("${T5_DATABASE:-T5_WORKFLOW}", "PUBLIC", stages={"LLM": HANDLER_FILE})
 
 
 def test_plan_job_steps_on_the_embedded_snowflake(
@@ -579,6 +566,21 @@ def test_plan_job_steps_on_the_embedded_snowflake(
             assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
         assert (tmp_path / "output").read_text() == "changes=true\n"
         assert isinstance(json.loads((project / "plan.json").read_text()), dict)
+        # plan.md is the saved plan rendered (`deploy show`): what planning straight to Markdown gives.
+        direct = subprocess.run(
+            ["deploy", "plan", "--format", "markdown"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert direct.returncode == 2 and direct.stdout == (project / "plan.md").read_text(), direct.stderr
+        shown, planned = (
+            subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+            for argv in (["deploy", "show", "plan.json"], ["deploy", "plan"])
+        )
+        assert (shown.returncode, planned.returncode) == (0, 2) and shown.stdout == planned.stdout, shown.stderr
         summary = (tmp_path / "summary").read_text()
         assert summary.startswith("### t5-deploy plan") and "SHOUT" in summary
         (comment,) = handler.comments

@@ -1,0 +1,9 @@
+-- ~ stage DB.S.LLM
+ALTER STAGE "DB"."S"."LLM" SET COMMENT = '[t5-deploy]';
+-- ~ stage version DB.S.T5_P_MODEL/c727413b560b956e
+REMOVE @"DB"."S"."T5_P_MODEL"/c727413b560b956e/ PATTERN = '^(.*/)?c727413b560b956e/evil\\.py$';
+PUT 'file:///cache/markers/c727413b560b956e/_COMPLETE.json' @"DB"."S"."T5_P_MODEL"/c727413b560b956e/ AUTO_COMPRESS=FALSE OVERWRITE=TRUE;
+-- - function DB.S.OLD_FN(NUMBER)
+DROP FUNCTION IF EXISTS "DB"."S"."OLD_FN"(NUMBER);
+-- - stage DB.S.OLD
+REMOVE @"DB"."S"."OLD"/b80f11dd743f35c9/;
