@@ -152,11 +152,17 @@ def compile_plan(plan: Plan, marker_dir: Path, provenance: Provenance | None = N
 
 
 def release_steps(a: FunctionProps, provenance: Provenance, marker_dir: Path) -> list[Step]:
-    """CREATE the function with provenance in its comment's tag (spec hash and user text kept), then leave
-    a release record in each version it imports (deploy.provenance)."""
+    """Leave a release record in each version the function imports (deploy.provenance), then CREATE it
+    with provenance in its comment's tag (spec hash and user text kept).
+
+    Records first (write-ahead): a crash after the DDL would otherwise leave a live release that no
+    later apply records (the function is then as planned), and its versions' provenance unknown for
+    good. A crash between the records and the DDL leaves a record of a release prepared on complete
+    versions; the next apply replaces the function and records it again (docs/crash-safety.md).
+    """
     user, _, spec = split_tag(a.comment)
     user = user.strip()
-    steps = [Step(_function_ddl(replace(a, comment=f"{user} {tag(spec, provenance.tag_fields())}".strip())))]
+    steps: list[Step] = []
     record = ReleaseRecord(a.identity, a.imports, provenance, a.release_properties(user), spec)
     content, name = record.to_bytes(), record.file_name()
     versions = sorted({(StagePath.parse(i).stage.parts, split_import(i)[1]) for i in a.imports})
@@ -167,6 +173,7 @@ def release_steps(a: FunctionProps, provenance: Provenance, marker_dir: Path) ->
         local = str(marker_dir / RELEASES_FOLDER / folder / name)
         put = _put(local, db, sc, st, f"{version}/{RELEASES_FOLDER}/")
         steps.append(Step(put, len(content), content, local, f"{version}/{RELEASES_FOLDER}/{name}"))
+    steps.append(Step(_function_ddl(replace(a, comment=f"{user} {tag(spec, provenance.tag_fields())}".strip()))))
     return steps
 
 

@@ -10,13 +10,15 @@ by group/others is refused and one readable by them draws an InsecureConfigWarni
 Precedence, lowest first (``layers`` in :func:`resolve_connection` is the one place
 this order lives):
 
-1. tool defaults: ``login_timeout``, ``network_timeout``, ``application`` and a
-   ``QUERY_TAG`` session parameter;
+1. tool defaults: ``login_timeout``, ``network_timeout``, ``socket_timeout`` (see
+   ``DEFAULT_LOGIN_TIMEOUT`` and docs/timeouts.md), ``application`` and a ``QUERY_TAG``
+   session parameter;
 2. ``config.toml`` ``[connections.<name>]``;
 3. ``connections.toml`` ``[<name>]`` -- a connection defined here replaces the
    config.toml one *whole* (2 and 3 never mix fields);
 4. generic env vars ``SNOWFLAKE_<KEY>`` (``SNOWFLAKE_USER``, ``SNOWFLAKE_PASSWORD``,
-   ... see ``_GENERIC_ENV``; ``PRIVATE_KEY_PASSPHRASE`` belongs here too);
+   ... see ``_GENERIC_ENV``; ``PRIVATE_KEY_PASSPHRASE`` belongs here too), and the tool's
+   ``T5_DEPLOY_LOGIN_TIMEOUT`` / ``_NETWORK_TIMEOUT`` / ``_SOCKET_TIMEOUT``;
 5. connection env vars ``SNOWFLAKE_CONNECTIONS_<NAME>_<KEY>``;
 6. the ``--env`` environment's ``warehouse`` and ``role`` (manifests ``environments:``,
    :func:`resolve_target`): the target declared for a deploy beats the connection's own;
@@ -54,13 +56,18 @@ import os
 import stat
 import tomllib
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploy import TOOL_NAME, __version__
 from deploy.errors import DeployError
+from deploy.liveness import http_probe
+from deploy.session import NETWORK_ERRNOS, Watch
 from localsnow.daemon import ACCOUNT as EMBEDDED_ACCOUNT
 from localsnow.daemon import HOST as EMBEDDED_HOST
 from localsnow.daemon import StartError
@@ -78,10 +85,29 @@ CONFIG_FILE = "config.toml"
 CONNECTIONS_FILE = "connections.toml"
 JWT = "SNOWFLAKE_JWT"
 
-# Without network_timeout the connector retries a failing request (e.g. HTTP 500)
-# forever. It is also the connector's per-statement cancel timer, hence generous.
-DEFAULT_LOGIN_TIMEOUT = 120
+# Bounded waits (connector 4.x, connection.py docstring and network.py/cursor.py):
+# - login_timeout: no login retry after it (auth/by_plugin.py handle_timeout); an attempt in
+#   flight still runs to its socket timeout.
+# - network_timeout: the retry budget of every other request (network.py fetch) AND the
+#   statement's cancel timer (cursor.py execute), so it caps how long a statement may run:
+#   generous. Without it the connector retries a failing request (e.g. HTTP 500) forever.
+# - socket_timeout: connect and read timeout of one HTTP request (network.py _request_exec;
+#   connector default DEFAULT_SOCKET_CONNECT_TIMEOUT = 60 "don't reduce less than 45 seconds":
+#   Snowflake answers a running query with "in progress" before that and the client polls).
+# With a black-holed host a login thus fails after one socket timeout, under a minute.
+# A dead server mid-statement is noticed by deploy.session's probe, not by these.
+DEFAULT_LOGIN_TIMEOUT = 30
 DEFAULT_NETWORK_TIMEOUT = 900
+DEFAULT_SOCKET_TIMEOUT = 50
+# Seconds without any answer from the server before a running statement is given up.
+DEFAULT_UNREACHABLE_AFTER = 30
+# The tool's own overrides, above connections.toml (with the generic SNOWFLAKE_* env).
+TIMEOUT_ENV = {
+    "T5_DEPLOY_LOGIN_TIMEOUT": "login_timeout",
+    "T5_DEPLOY_NETWORK_TIMEOUT": "network_timeout",
+    "T5_DEPLOY_SOCKET_TIMEOUT": "socket_timeout",
+}
+UNREACHABLE_ENV = "T5_DEPLOY_UNREACHABLE_AFTER"
 # The connector accepts only [A-Za-z0-9_] application names.
 APPLICATION = TOOL_NAME.replace("-", "_")
 QUERY_TAG = f"{TOOL_NAME}/{__version__}"
@@ -332,17 +358,81 @@ def connector_kwargs(spec: ConnectionSpec) -> dict[str, Any]:
     return kwargs
 
 
+class ServerUnreachable(ConnectionConfigError):
+    """No answer from the server at login; the message says what to check."""
+
+
+# conn -> how deploy.session notices that its server is gone (weak: a closed connection goes).
+_WATCHES: weakref.WeakKeyDictionary[Any, Watch] = weakref.WeakKeyDictionary()
+
+
 def connect(spec: ConnectionSpec) -> SnowflakeConnection:
     """Open the connection; failures become one readable ConnectionConfigError."""
     kwargs = connector_kwargs(spec)
     import snowflake.connector  # slow import, only when actually connecting
 
+    if spec.is_local:  # the embedded Snowflake's one-request PUT, streamed: flat memory for 1 GB artifacts
+        from deploy.streamed_upload import install
+
+        install()
+
+    hint = unreachable_hint(spec, kwargs)
     try:
-        return snowflake.connector.connect(**kwargs)
+        conn = snowflake.connector.connect(**kwargs)
     except snowflake.connector.errors.Error as err:
         target = spec.params.get("account") or ("the local Snowflake" if spec.is_local else "?")
         detail = getattr(err, "msg", None) or str(err)
-        raise ConnectionConfigError(f"cannot connect with connection '{spec.name}' to {target}: {detail}") from err
+        message = f"cannot connect with connection '{spec.name}' to {target}: {detail}"
+        if getattr(err, "errno", None) in NETWORK_ERRNOS:
+            raise ServerUnreachable(f"{message}\n  {hint}") from None
+        raise ConnectionConfigError(message) from None  # the connector's chain holds the login request
+    # Where the connector went (it derives the host from the account when none is given).
+    host, port = getattr(conn, "host", None), getattr(conn, "port", None)
+    if isinstance(host, str) and host:
+        probe = partial(http_probe, kwargs.get("protocol") or "https", host, port or 443)
+        with suppress(TypeError):  # a test double that cannot be weakly referenced goes unwatched
+            _WATCHES[conn] = Watch(probe, _unreachable_after(), hint)
+    return conn
+
+
+def watch_for(conn: Any) -> Watch | None:
+    """How to notice that ``conn``'s server is gone; None for a connection not opened by :func:`connect`."""
+    try:
+        return _WATCHES.get(conn)
+    except TypeError:  # not weak-referenceable: a test double
+        return None
+
+
+def unreachable_hint(spec: ConnectionSpec, kwargs: Mapping[str, Any]) -> str:
+    """What to check when the server does not answer, by kind of connection."""
+    if spec.is_local:
+        from localsnow.paths import Layout, resolve_home
+
+        log_file = Layout(resolve_home(spec.local_home)).log_file
+        return (
+            f"The local Snowflake stopped answering: check `deploy local status` and its log {log_file}; "
+            "`deploy local start` starts it again, then rerun the command."
+        )
+    where = f"{kwargs.get('host') or 'the account URL'}" + (f":{kwargs['port']}" if kwargs.get("port") else "")
+    return (
+        f"Snowflake at {where} (connection '{spec.name}', account {spec.params.get('account', '?')}) "
+        "did not answer: check the network (VPN, proxy, firewall) and the account identifier; "
+        f"the waits are set by login_timeout / socket_timeout / network_timeout ({', '.join(TIMEOUT_ENV)}) "
+        f"and {UNREACHABLE_ENV}."
+    )
+
+
+def _unreachable_after() -> float:
+    raw = os.environ.get(UNREACHABLE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_UNREACHABLE_AFTER
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConnectionConfigError(f"{UNREACHABLE_ENV} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ConnectionConfigError(f"{UNREACHABLE_ENV} must be positive, got {raw!r}")
+    return value
 
 
 # -- files ------------------------------------------------------------------
@@ -454,13 +544,15 @@ def _defaults_layer() -> _Layer:
     return {
         "login_timeout": (DEFAULT_LOGIN_TIMEOUT, SRC_DEFAULT),
         "network_timeout": (DEFAULT_NETWORK_TIMEOUT, SRC_DEFAULT),
+        "socket_timeout": (DEFAULT_SOCKET_TIMEOUT, SRC_DEFAULT),
         "application": (APPLICATION, SRC_DEFAULT),
         "session_parameters": ({"QUERY_TAG": QUERY_TAG}, SRC_DEFAULT),
     }
 
 
 def _generic_env_layer(env: Mapping[str, str]) -> _Layer:
-    return _layer((key, env[var], f"env {var}") for var, key in _GENERIC_ENV if env.get(var))
+    pairs = (*_GENERIC_ENV, *TIMEOUT_ENV.items())
+    return _layer((key, env[var], f"env {var}") for var, key in pairs if env.get(var))
 
 
 def _connection_env_layer(env: Mapping[str, str], name: str, known: Mapping[str, Any]) -> _Layer:
@@ -623,6 +715,10 @@ def _local_kwargs(spec: ConnectionSpec) -> dict[str, Any]:
     defaults = {k: v for k, v in spec.params.items() if spec.sources.get(k) == SRC_DEFAULT}
     given = {k: v for k, v in spec.params.items() if spec.sources.get(k) != SRC_DEFAULT}
     kwargs = {**defaults, **base, **given}
+    if "socket_timeout" not in given:
+        # localsnow hands other clients a long read timeout; its server answers every request within
+        # localsnow.async_queries.ANSWER_WITHIN_S ("in progress", then polled), so ours stays short.
+        kwargs["socket_timeout"] = DEFAULT_SOCKET_TIMEOUT
     session = {
         **defaults.get("session_parameters", {}),
         **base.get("session_parameters", {}),

@@ -37,6 +37,7 @@ ROLE = "ACCOUNTADMIN"
 HOST = "127.0.0.1"
 # A UDF call may load a model before answering; the connector must wait, not retry.
 STATEMENT_TIMEOUT_S = 900
+SOCKET_TIMEOUT_S = 60  # the connector's own default read timeout
 LOGIN_TIMEOUT_S = 60
 START_TIMEOUT_S = 90.0
 # Connector 4.x probes cloud metadata endpoints (169.254.169.254, metadata.google.internal)
@@ -69,8 +70,9 @@ def connect_kwargs(port: int, password: str) -> dict[str, Any]:
         "warehouse": WAREHOUSE,
         "role": ROLE,
         "network_timeout": STATEMENT_TIMEOUT_S,
-        # The connector's default socket read timeout (60 s) would resend a slow query.
-        "socket_timeout": STATEMENT_TIMEOUT_S,
+        # One HTTP request's wait: a statement running longer is answered "in progress" and polled
+        # (localsnow.async_queries), so this bounds only how long a dead server keeps a client waiting.
+        "socket_timeout": SOCKET_TIMEOUT_S,
         "login_timeout": LOGIN_TIMEOUT_S,
         # Loopback only: no cloud-metadata probes at login (http: no OCSP/CRL either).
         "platform_detection_timeout_seconds": PLATFORM_DETECTION_OFF,

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from localsnow import errors, warehouses
+from localsnow import errors, faults, warehouses
 from localsnow.command_args import strip_leading_comments
 from localsnow.context import Context, Delegate, Outcome
 from localsnow.function_commands import (
@@ -19,6 +19,7 @@ from localsnow.function_commands import (
 from localsnow.integration_commands import show_integrations
 from localsnow.like import split_like
 from localsnow.names import quote_identifier, split_qualified
+from localsnow.parameters import alter_parameters
 from localsnow.persistence import forget_database
 from localsnow.query_rewrite import rewrite
 from localsnow.responses import ResultSet, status_result
@@ -155,6 +156,7 @@ _ROUTES: list[tuple[re.Pattern[str], Handler]] = [
         (r"CREATE\s+(OR\s+REPLACE\s+)?WAREHOUSE\s", warehouses.create_warehouse),
         (r"DROP\s+WAREHOUSE\s", warehouses.drop_warehouse),
         (r"ALTER\s+WAREHOUSE\s", warehouses.alter_warehouse),
+        (r"ALTER\s+(SESSION|ACCOUNT)\s", alter_parameters),
         (r"SHOW\s+WAREHOUSES\b", warehouses.show_warehouses),
         (r"SHOW\s", show_with_like),
     ]
@@ -189,7 +191,7 @@ def route(ctx: Context, sql: str) -> Outcome:
     statement, ctx.bindings = inline_bound_names(original, ctx.bindings)
     statement, temporary = prepare_temporary(statement, ctx.database, ctx.schema)
     database, schema = ctx.database, ctx.schema
-    outcome = _dispatch(ctx, statement)
+    outcome = faults.statement(_dispatch, ctx, statement)  # a test's fault gate, if any
     if isinstance(outcome, Delegate) and outcome.sql is None and statement != original:
         outcome = replace(outcome, sql=statement)  # fakesnow's own route would read the original text
     if temporary is not None:

@@ -43,13 +43,16 @@ def execute(
     """
     cur = conn.cursor()
     try:
-        expression = parse_one(sql)
-        type_id = statement_type_id(expression)
-        if describe_only and (described := cur._describe_only(sql)) is not None:
-            binds = len(list(expression.find_all(exp.Placeholder)))
-            return _described(conn, cur.sfqid, describe_as_rowtype(described), type_id, binds)
-        cur.execute(sql, binding_params=params, server=True)
-        rowtype = describe_as_rowtype(cur._describe_last_sql())
+        # The UDF definitions it names stay while it runs (CREATE OR REPLACE is atomic for callers);
+        # STATEMENT_TIMEOUT_IN_SECONDS bounds it (localsnow.udf_runtime.UdfRuntime.statement).
+        with runtime.statement(sql, conn) as sql:
+            expression = parse_one(sql)
+            type_id = statement_type_id(expression)
+            if describe_only and (described := cur._describe_only(sql)) is not None:
+                binds = len(list(expression.find_all(exp.Placeholder)))
+                return _described(conn, cur.sfqid, describe_as_rowtype(described), type_id, binds)
+            cur.execute(sql, binding_params=params, server=True)
+            rowtype = describe_as_rowtype(cur._describe_last_sql())
     except Exception as error:
         return error_body(_as_snowflake_error(error, runtime, sql))
     table = cur._arrow_table

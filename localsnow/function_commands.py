@@ -213,10 +213,10 @@ def create_function(ctx: Context, sql: str) -> ResultSet | Delegate:
             return status_result(f"{name.name} already exists, statement succeeded.")
         raise errors.already_exists(name.name)
     function = _definition(ctx, create, props, name)
-    if existing:
-        runtime.unregister(existing)  # stops its worker: the next call loads the new code
-    catalog.put(function)
-    runtime.register(function)
+    # Atomic for callers, as in Snowflake (docs sql-reference/sql/create: "CREATE OR REPLACE <object>
+    # statements are atomic"): the new definition is callable before the catalog names it, and the old
+    # one's workers stop once no running statement uses it (localsnow.udf_versions).
+    runtime.replace(existing, function, lambda: catalog.put(function))
     return status_result(f"Function {name.name} successfully created.")
 
 

@@ -29,12 +29,13 @@ import uvicorn
 from fakesnow.converter import from_binding
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from deploy import names
-from localsnow import errors
+from localsnow import errors, faults
+from localsnow.async_queries import RESULT_ROUTE, InProgress
 from localsnow.context import BUCKET_ROUTE, Context, Delegate, Transfer
 from localsnow.daemon import HEALTH_PATH, STATUS_PATH, USER
 from localsnow.dispatch import route
@@ -42,7 +43,7 @@ from localsnow.execution import execute
 from localsnow.paths import Layout, resolve_home
 from localsnow.responses import ResultSet, error_body, result_body
 from localsnow.sessions import DEFAULT_ROLE, DEFAULT_WAREHOUSE
-from localsnow.stages import UPLOAD_TEMP_PREFIX
+from localsnow.stage_upload import IncompleteUpload, open_for_reading, receive_to_file, sweep_partial_uploads
 from localsnow.state import ServerState, open_state
 
 logger = logging.getLogger("localsnow.server")
@@ -120,6 +121,7 @@ def _login_namespace(conn: Any) -> tuple[str | None, str | None]:
 class App:
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.in_progress = InProgress()
 
     def _check_signature(self, request: Request) -> Path | None:
         relative = request.path_params["path"]
@@ -162,6 +164,7 @@ class App:
         if not self.state.warehouse_exists(warehouse):
             warehouse = None
         session = self.state.sessions.open(token, conn, user, role, warehouse)
+        self.state.runtime.parameters.login(conn, (body.get("data") or {}).get("SESSION_PARAMETERS"))
         database, schema = _login_namespace(conn)
         data["sessionId"] = session.id
         # Without a master token the connector skips its logout (network.py delete_session: "Connection
@@ -194,13 +197,24 @@ class App:
         session = self.state.sessions.get(fakesnow_server.to_token(request))
         if session is None:  # a token fakesnow knows but this server never opened: cannot happen
             return JSONResponse(error_body(errors.sql_error("Session no longer exists.", 390111, "08001")))
-        ctx = Context(self.state, conn, f"{request.url.scheme}://{request.url.netloc}", session, body.get("bindings"))
-        ctx.request = self.state.sessions.start_request(session)
-        try:
-            response = await self._answer(request, ctx, sql, body)
-        finally:
-            self.state.sessions.end_request(session, ctx.request)
-        return response
+
+        base_url = f"{request.url.scheme}://{request.url.netloc}"
+
+        async def run() -> Response:
+            ctx = Context(self.state, conn, base_url, session, body.get("bindings"))
+            ctx.request = self.state.sessions.start_request(session)
+            try:
+                return await self._answer(request, ctx, sql, body)
+            finally:
+                self.state.sessions.end_request(session, ctx.request)
+
+        # Past a few seconds the answer is "in progress" and the client polls (localsnow.async_queries).
+        return await self.in_progress.answer(fakesnow_server.to_token(request), request, run)
+
+    async def query_result(self, request: Request) -> Response:
+        """Where a client polls for a statement answered "in progress" (``getResultUrl``)."""
+        token = fakesnow_server.to_token(request) if request.headers.get("Authorization") else None
+        return await self.in_progress.result(request, token)
 
     async def _answer(self, request: Request, ctx: Context, sql: str, body: dict[str, Any]) -> Response:
         conn = ctx.conn
@@ -266,35 +280,34 @@ class App:
         return payload, response.status_code
 
     async def bucket_put(self, request: Request) -> Response:
+        """One stage file from the connector's presigned-URL PUT, streamed to disk (never held whole)."""
         target = self._check_signature(request)
         if target is None:
             return Response(status_code=403)
-        data = await request.body()
-        await run_in_threadpool(_write_atomically, target, data)
-        logger.info("stored %d bytes at %s", len(data), request.path_params["path"])
+        length = request.headers.get("content-length")
+        try:
+            size = await receive_to_file(request.stream(), target, int(length) if length else None)
+        except (ClientDisconnect, IncompleteUpload) as error:
+            logger.info("upload of %s abandoned: %s", request.path_params["path"], error or "client disconnected")
+            return Response(status_code=400)
+        logger.info("stored %d bytes at %s", size, request.path_params["path"])
         return Response()
 
     async def bucket_get(self, request: Request) -> Response:
         target = self._check_signature(request)
         if target is None:
             return Response(status_code=403)
-        if not target.is_file():
+        opened = await run_in_threadpool(open_for_reading, target)
+        if opened is None:
             return Response(status_code=404)
-        return FileResponse(target)
+        size, chunks = opened
+        return StreamingResponse(chunks, media_type="application/octet-stream", headers={"content-length": str(size)})
 
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"home": str(self.state.layout.home), "pid": os.getpid()})
 
     async def status(self, _request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(self.state.counts))
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Readers (LIST, UDF imports) never see a half-written stage file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f"{UPLOAD_TEMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}")
-    temp.write_bytes(data)
-    os.replace(temp, target)
 
 
 def create_app(state: ServerState) -> Starlette:
@@ -314,13 +327,14 @@ def create_app(state: ServerState) -> Starlette:
         Route("/session/v1/login-request", app.login, methods=["POST"]),
         Route("/session", app.session, methods=["POST"]),
         Route("/queries/v1/query-request", app.query, methods=["POST"]),
+        Route(RESULT_ROUTE, app.query_result, methods=["GET"]),
         Route(f"{BUCKET_ROUTE}/{{path:path}}", app.bucket_put, methods=["PUT"]),
         Route(f"{BUCKET_ROUTE}/{{path:path}}", app.bucket_get, methods=["GET"]),
         Route(HEALTH_PATH, app.health, methods=["GET"]),
         Route(STATUS_PATH, app.status, methods=["GET"]),
         *(r for r in fakesnow_server.routes if getattr(r, "path", None) not in _REPLACED_ROUTES),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=faults.middleware())  # tests only
 
 
 def _configure_logging(layout: Layout) -> None:
@@ -351,6 +365,8 @@ def serve(home: Path | str | None, port: int = 0, daemon: bool = False) -> None:
             os.setsid()  # no terminal signals from the starting shell
     _configure_logging(layout)
     state = open_state(layout)
+    # After open_state: DuckDB's lock on the state files means no other server of this home runs.
+    sweep_partial_uploads(layout.stages_dir)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))

@@ -27,7 +27,8 @@ from localsnow.names import ObjectName, StageLocation
 from localsnow.paths import remove_tree
 
 STAGES_TABLE = "_fs_global._fs_information_schema._fs_stages"
-# Uploads land in a hidden temporary name first, then are renamed into place.
+# Uploads land in a hidden temporary name first, then are renamed into place (localsnow.stage_upload);
+# LIST skips the name, and the server removes leftovers of a killed predecessor at start.
 UPLOAD_TEMP_PREFIX = ".localsnow-upload-"
 
 # CREATE STAGE ... ENCRYPTION = (TYPE = 'SNOWFLAKE_FULL' | 'SNOWFLAKE_SSE'); SNOWFLAKE_FULL

@@ -9,7 +9,13 @@ module (and the model it loads) once, then serves one batch at a time; workers
 start on demand, so a one-row query starts one process. The pool splits the rows
 of each DuckDB chunk into balanced batches (at most the handler's
 max_batch_size rows each) and runs them concurrently on idle workers; results
-come back in row order. A replaced or dropped definition stops its workers.
+come back in row order. A replaced or dropped definition stops its workers once no
+running statement uses it (localsnow.udf_versions: CREATE OR REPLACE is atomic for callers).
+
+A worker that crashes, is killed, runs out of its memory limit ($LOCALSNOW_UDF_MEMORY_MB) or
+runs past the per-call limit ($LOCALSNOW_UDF_TIMEOUT_S) or the statement's
+STATEMENT_TIMEOUT_IN_SECONDS fails its statement with a message saying what happened and what
+to check; the next call starts a fresh worker (localsnow.udf_limits).
 
 Workers run on Snowflake's channel line of the libraries: $LOCALSNOW_UDF_PYTHON, else
 the project's .venv-compat (scripts/compat_env.sh; transformers 4.41.2, pandas 2.2.3,
@@ -24,18 +30,16 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
 import os
 import re
-import shutil
 import socket
-import stat
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -48,9 +52,18 @@ import localsnow
 from localsnow.daemon import DISABLE_PLATFORM_DETECTION_ENV
 from localsnow.functions import FunctionDef
 from localsnow.packages import distribution_names
+from localsnow.parameters import Parameters
 from localsnow.paths import Layout, remove_tree
+from localsnow.stage_links import place_read_only
 from localsnow.stages import StageStore
-from localsnow.udf_worker import DROP_PATH_ENV
+from localsnow.udf_limits import (
+    memory_exhausted_message,
+    memory_mb_from_env,
+    statement_timeout_error,
+    worker_exit_message,
+)
+from localsnow.udf_versions import DefinitionVersions, sql_name
+from localsnow.udf_worker import DROP_PATH_ENV, MEMORY_EXHAUSTED
 
 logger = logging.getLogger("localsnow.udf")
 
@@ -85,6 +98,10 @@ class UdfTimeout(UdfError):
     """A handler call (or the handler's import) ran past the limit; its text is the whole message."""
 
 
+class StatementTimeout(UdfError):
+    """The statements running a batch reached their STATEMENT_TIMEOUT_IN_SECONDS."""
+
+
 def go_duration(seconds: float) -> str:
     """Snowflake's (Go-style) duration text: 17m18.713055185s, 2.004s, 10m."""
     minutes, rest = divmod(seconds, 60)
@@ -102,10 +119,6 @@ def timeout_message(function: FunctionDef, phase: str, elapsed: float, limit: fl
         f"{phase} timed out in {go_duration(elapsed)} vs. max of {go_duration(limit)} "
         f"in function {function.name} with handler {function.handler}"
     )
-
-
-def sql_name(function: FunctionDef) -> str:
-    return f"_ls_udf_{function.id}"
 
 
 def executable(function: FunctionDef) -> bool:
@@ -241,6 +254,7 @@ class Worker:
         timeout: float,
         python: WorkerPython | None = None,
         import_path: Path | None = None,
+        memory_mb: int | None = None,
     ):
         self.function = function
         self.directory = directory
@@ -248,23 +262,24 @@ class Worker:
         self.timeout = timeout
         self.python = python or choose_worker_python()
         self.import_path = import_path
+        self.memory_mb = memory_mb
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._channel: Connection | None = None
         # The "ready" payload: {"vectorized": bool, "max_batch_size": int | None}.
         self.info: dict[str, Any] | None = None
 
-    def ensure_started(self) -> None:
+    def ensure_started(self, deadline: float = math.inf) -> None:
         """Start the process (again, after a crash or timeout) unless it runs; wait until ready."""
         with self._lock:
-            self._ensure_started()
+            self._ensure_started(deadline)
 
-    def _ensure_started(self) -> None:
+    def _ensure_started(self, deadline: float) -> None:
         if self._process is None or self._process.poll() is not None:
             self.close()
-            self._start()
+            self._start(deadline)
 
-    def _start(self) -> None:
+    def _start(self, deadline: float) -> None:
         function = self.function
         inline_dir = self.directory / "code" if function.body is not None else None
         scratch = self.directory / "tmp"
@@ -278,6 +293,8 @@ class Worker:
         command += ["--packages", ",".join(distribution_names(function.packages))]
         if inline_dir:
             command += ["--inline-dir", str(inline_dir)]
+        if self.memory_mb:
+            command += ["--memory-mb", str(self.memory_mb)]
         env = dict(os.environ)
         env[DISABLE_PLATFORM_DETECTION_ENV] = "true"  # a handler's own connector login stays on loopback too
         source = str(self.import_path) if self.import_path else _package_parent()
@@ -308,36 +325,57 @@ class Worker:
         child_end.close()
         self._channel = Connection(parent_end.detach())
         logger.info("started worker pid %s for %s", self._process.pid, function.object_name.dotted)
-        status, payload = self._receive("Importing the handler's module")
+        status, payload = self._receive("Importing the handler's module", deadline)
         if status != "ready":
             self.close()
             raise UdfError(str(payload))
         self.info = payload
 
-    def _receive(self, phase: str) -> tuple[str, Any]:
+    def _receive(self, phase: str, deadline: float) -> tuple[str, Any]:
+        """The worker's answer, within the per-call limit and the statement's deadline (else it is killed)."""
         assert self._channel and self._process
         started = time.monotonic()
-        if not self._channel.poll(self.timeout):
+        if not self._channel.poll(max(0.0, min(self.timeout, deadline - started))):
             self.close(kill=True)
+            elapsed = time.monotonic() - started
+            if deadline < started + self.timeout:
+                logger.warning("%s: %s stopped at the statement's timeout", self.function.name, phase)
+                raise StatementTimeout(f"{phase} stopped at the statement's timeout after {go_duration(elapsed)}")
             logger.warning("%s: %s past %g s (%s sets the limit)", self.function.name, phase, self.timeout, TIMEOUT_ENV)
-            raise UdfTimeout(timeout_message(self.function, phase, time.monotonic() - started, self.timeout))
+            raise UdfTimeout(timeout_message(self.function, phase, elapsed, self.timeout))
         try:
             return self._channel.recv()
         except (EOFError, OSError):
-            code = self._process.wait(timeout=5)
+            code = self._exit_code()
             self.close()
-            raise UdfError(f"Python UDF worker exited unexpectedly (exit code {code}); see {self.log_path}") from None
+            logger.warning("%s: worker ended during %s (exit code %s)", self.function.name, phase, code)
+            raise UdfError(worker_exit_message(code, self.log_path, self.memory_mb)) from None
 
-    def call(self, columns: list[list[Any]]) -> list[Any]:
+    def _exit_code(self) -> int | None:
+        """The exit status of a worker whose end of the socket closed (it is ending, or killed now)."""
+        assert self._process
+        try:
+            return self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            return self._process.wait()
+
+    def call(self, columns: list[list[Any]], deadline: float = math.inf) -> list[Any]:
         with self._lock:
-            self._ensure_started()
+            self._ensure_started(deadline)
             assert self._channel
             try:
                 self._channel.send(("call", columns))
-            except OSError:
+            except OSError:  # it died since its last batch: nothing ran, so start a new one and send again
+                self.close(kill=True)
+                self._ensure_started(deadline)
+                assert self._channel
+                self._channel.send(("call", columns))
+            status, payload = self._receive("Handler execution", deadline)
+            if status == MEMORY_EXHAUSTED:  # the worker exits after saying so: a fresh one takes the next call
+                self._exit_code()
                 self.close()
-                raise UdfError("Python UDF worker went away; retry the query") from None
-            status, payload = self._receive("Handler execution")
+                raise UdfError(f"{payload}\n{memory_exhausted_message(self.memory_mb)}")
         if status != "ok":
             raise UdfError(str(payload))
         return payload
@@ -366,6 +404,39 @@ class Worker:
             self._process = None
 
 
+class _BatchRun:
+    """One call's batches, handed out in row order to the threads serving them; values kept in order."""
+
+    def __init__(self, batches: list[list[list[Any]]]) -> None:
+        self.batches = batches
+        self._lock = threading.Lock()
+        self._next = 0
+        self._values: list[list[Any] | None] = [None] * len(batches)
+        self._errors: list[tuple[int, BaseException]] = []
+
+    def next(self) -> int | None:
+        """The next batch to run, or None when all are handed out or one failed (the rest are dropped)."""
+        with self._lock:
+            if self._errors or self._next >= len(self.batches):
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def done(self, index: int, values: list[Any]) -> None:
+        self._values[index] = values
+
+    def fail(self, index: int, error: BaseException) -> None:
+        with self._lock:
+            self._errors.append((index, error))
+
+    def values(self) -> list[Any]:
+        """Every batch's values in row order; else the first failure in row order, as one process
+        would have met it (a worker that failed to start counts first)."""
+        if self._errors:
+            raise min(self._errors, key=lambda item: item[0])[1]
+        return [value for values in self._values if values is not None for value in values]
+
+
 class WorkerPool:
     """Up to `size` workers for one function definition, started on demand and run concurrently.
 
@@ -383,85 +454,105 @@ class WorkerPool:
         size: int,
         python: WorkerPython | None = None,
         import_path: Path | None = None,
+        memory_mb: int | None = None,
     ) -> None:
         self.function = function
         self.size = size
-        self._new_worker = lambda: Worker(function, directory, log_path, timeout, python, import_path)
+        self._new_worker = lambda: Worker(function, directory, log_path, timeout, python, import_path, memory_mb)
         self._changed = threading.Condition()
         self._workers: list[Worker] = []  # started, starting or busy
         self._idle: list[Worker] = []
         self._closed = False
         self._info: dict[str, Any] | None = None
-        self._executor = ThreadPoolExecutor(size, thread_name_prefix=f"udf-{function.name.lower()}")
 
-    def run(self, columns: list[list[Any]]) -> list[Any]:
-        """The handler's values for these rows, in row order; raises UdfError if any batch fails."""
-        info = self._info or self._first_info(len(columns[0]))
-        spans = plan_batches(len(columns[0]), self.size, info["vectorized"], info["max_batch_size"])
+    def run(self, columns: list[list[Any]], deadline: float = math.inf) -> list[Any]:
+        """The handler's values for these rows, in row order; raises UdfError if any batch fails.
+
+        `deadline` (time.monotonic()) bounds every wait: for a worker, its start and each batch."""
+        if self._info is None:
+            self._first_info(len(columns[0]), deadline)
+        spans = self.plan(len(columns[0]))
         if len(spans) == 1:
-            return self._run_batch(columns)
+            return self._run_batch(columns, deadline=deadline)
         batches = [[column[start:stop] for column in columns] for start, stop in spans]
-        # Start the workers these batches can use now, in parallel (each may spend seconds importing
-        # torch), rather than one at a time as others turn out to be busy; each runs a first batch.
+        # The workers this statement can use now: fresh ones started in parallel (each may spend seconds
+        # importing torch) and idle ones; if none, it waits for one. Each serves batches on a thread of
+        # this call's own, taking the next batch in row order until none is left: a batch never waits
+        # behind another statement's batches for a thread, so statements cannot starve each other.
         fresh = self._reserve(len(batches))
-        # Idle workers are lent now, one per batch, so the batches spread over distinct workers
-        # whatever order the threads run in (a quick batch could otherwise hand its worker back
-        # in time to take the next batch too).
         lent = self._take_idle(len(batches) - len(fresh))
-        assigned = [*fresh, *lent] + [None] * (len(batches) - len(fresh) - len(lent))
-        starts = [True] * len(fresh) + [False] * (len(assigned) - len(fresh))
-        try:
-            futures = [
-                self._executor.submit(self._run_batch, b, w, start)
-                for b, w, start in zip(batches, assigned, starts, strict=True)
-            ]
-        except RuntimeError:  # the executor was shut down: the definition went away
-            for worker in [*fresh, *lent]:
-                self._release(worker)
-            raise UdfError(self._gone()) from None
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future, worker, start in zip(futures, assigned, starts, strict=True):
-            # A batch failed: drop the batches not begun (those running finish and hand their worker
-            # back), give back lent workers and the slots of fresh workers that will now never start.
-            if future in pending and future.cancel() and worker is not None:
-                (self._discard if start else self._release)(worker)
-        for future in futures:  # the first failure in row order, as one process would have met it
-            if future in done and not future.cancelled() and (error := future.exception()) is not None:
-                raise error
-        if any(future.cancelled() for future in futures):  # cancelled by close()
-            raise UdfError(self._gone())
-        return [value for future in futures for value in future.result()]
+        run = _BatchRun(batches)
+        servers = [(worker, True) for worker in fresh] + [(worker, False) for worker in lent]
+        threads = [
+            threading.Thread(target=self._serve, args=(run, worker, start, deadline), daemon=True)
+            for worker, start in servers or [(None, False)]
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return run.values()
 
-    def _first_info(self, rows: int) -> dict[str, Any]:
+    def _serve(self, run: _BatchRun, worker: Worker | None, start: bool, deadline: float) -> None:
+        """Run batches of `run` on one worker (reserved to start, lent idle, or acquired) until none is left."""
+        try:
+            worker = (self._start(worker, deadline) if start else worker) if worker else self._acquire(deadline)
+        except BaseException as error:
+            run.fail(-1, error)
+            return
+        try:
+            while (index := run.next()) is not None:
+                try:
+                    run.done(index, worker.call(run.batches[index], deadline))
+                except BaseException as error:
+                    run.fail(index, error)
+        finally:
+            self._release(worker)
+
+    def plan(self, rows: int) -> list[tuple[int, int]]:
+        """How `run` splits this many rows into batches, once the handler's kind is known (else one batch)."""
+        if self._info is None:
+            return plan_batches(rows, 1, False, None)
+        return plan_batches(rows, self.size, self._info["vectorized"], self._info["max_batch_size"])
+
+    def _first_info(self, rows: int, deadline: float) -> dict[str, Any]:
         """How the handler wants its rows (vectorized, max batch size), learnt by starting workers.
 
         Every batch plan uses min(size, rows) workers, so start that many now, together:
         a first big statement then pays one model load, not one per worker in turn.
         """
         fresh = self._reserve(min(self.size, rows))
-        try:
-            started = [self._executor.submit(self._start, worker) for worker in fresh]
-        except RuntimeError:  # the executor was shut down: the definition went away
-            for worker in fresh:
-                self._discard(worker)
-            raise UdfError(self._gone()) from None
-        wait(started)
-        for future in started:
-            if future.exception() is None:
-                self._release(future.result())
-        for future in started:
-            if (error := future.exception()) is not None:
-                raise error
+        outcomes: list[Worker | BaseException] = []
+
+        def start(worker: Worker) -> None:
+            try:
+                outcomes.append(self._start(worker, deadline))
+            except BaseException as error:
+                outcomes.append(error)
+
+        threads = [threading.Thread(target=start, args=(worker,), daemon=True) for worker in fresh]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for outcome in outcomes:
+            if not isinstance(outcome, BaseException):
+                self._release(outcome)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         if self._info is None:  # every worker was already started by a concurrent statement
-            self._release(self._acquire())
+            self._release(self._acquire(deadline))
         assert self._info is not None
         return self._info
 
-    def _run_batch(self, columns: list[list[Any]], worker: Worker | None = None, start: bool = False) -> list[Any]:
+    def _run_batch(
+        self, columns: list[list[Any]], worker: Worker | None = None, start: bool = False, deadline: float = math.inf
+    ) -> list[Any]:
         """Run one batch on ``worker`` (reserved and to be started, or lent idle), else on any free one."""
-        worker = (self._start(worker) if start else worker) if worker else self._acquire()
+        worker = (self._start(worker, deadline) if start else worker) if worker else self._acquire(deadline)
         try:
-            return worker.call(columns)
+            return worker.call(columns, deadline)
         finally:
             self._release(worker)
 
@@ -479,8 +570,8 @@ class WorkerPool:
             taken, self._idle = self._idle[: max(wanted, 0)], self._idle[max(wanted, 0) :]
         return taken
 
-    def _acquire(self) -> Worker:
-        """An idle worker; else a new one, if the pool has room; else wait for one."""
+    def _acquire(self, deadline: float = math.inf) -> Worker:
+        """An idle worker; else a new one, if the pool has room; else wait for one (until the deadline)."""
         with self._changed:
             while True:
                 if self._closed:
@@ -491,13 +582,16 @@ class WorkerPool:
                     worker = self._new_worker()
                     self._workers.append(worker)
                     break
-                self._changed.wait()
-        return self._start(worker)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StatementTimeout("the statement's timeout came while its batch waited for a worker")
+                self._changed.wait(None if math.isinf(left) else left)
+        return self._start(worker, deadline)
 
-    def _start(self, worker: Worker) -> Worker:
+    def _start(self, worker: Worker, deadline: float = math.inf) -> Worker:
         """Start a reserved worker; a failed one gives its slot back."""
         try:
-            worker.ensure_started()
+            worker.ensure_started(deadline)
         except BaseException:
             self._discard(worker)
             raise
@@ -532,7 +626,6 @@ class WorkerPool:
             for worker in idle:
                 self._workers.remove(worker)
             self._changed.notify_all()
-        self._executor.shutdown(wait=False, cancel_futures=True)
         for worker in idle:
             worker.close()
         if kill_busy:
@@ -554,6 +647,7 @@ class UdfRuntime:
         self._duck = duck
         self._timeout = timeout or float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
         self._processes = processes if processes is not None else processes_from_env()
+        self._memory_mb = memory_mb_from_env(self._processes)
         self._python = choose_worker_python(layout.home)
         if self._python.warning:
             logger.warning("%s", self._python.warning)
@@ -564,11 +658,15 @@ class UdfRuntime:
         self._callables: dict[str, Callable[..., pa.Array]] = {}
         self._lock = threading.Lock()
         self._register_lock = threading.Lock()
+        self._replace_lock = threading.Lock()
+        self._versions = DefinitionVersions()
+        self.parameters = Parameters()
 
     # -- registration -------------------------------------------------------------------------
 
-    def register(self, function: FunctionDef) -> None:
-        """Make `_ls_udf_<id>` callable from every session.
+    def register(self, function: FunctionDef, publish: bool = True) -> None:
+        """Make `_ls_udf_<id>` callable from every session; published, statements naming its
+        signature run it (else `replace` publishes it).
 
         DuckDB keeps a registered function in the database's catalog but only a borrowed
         reference to the Python callable, owned by the registering connection: register on
@@ -589,8 +687,30 @@ class UdfRuntime:
                 side_effects=function.volatility == "VOLATILE",
             )
             self._callables[function.id] = implementation
+        self._versions.add(function, publish)
+
+    def replace(self, old: FunctionDef | None, new: FunctionDef, commit: Callable[[], object]) -> None:
+        """CREATE [OR REPLACE]: atomic for callers. The new definition is registered under its own
+        name first, `commit` (the catalog write) runs, then statements resolve the signature to the
+        new one; the old one goes when no running statement uses it. If `commit` fails, nothing changed."""
+        self.register(new, publish=False)
+        with self._replace_lock:  # one replace at a time: the catalog and the current definition agree
+            try:
+                commit()
+            except BaseException:
+                self.unregister(new)
+                raise
+            previous = self._versions.publish(new)
+        for replaced in {f.id: f for f in (old, previous) if f is not None}.values():
+            self.unregister(replaced)
 
     def unregister(self, function: FunctionDef) -> None:
+        """A replaced or dropped definition: new statements no longer run it; it is finished (DuckDB
+        function removed, workers stopped, files deleted) now, or when the last statement running it ends."""
+        if self._versions.retire(function):
+            self._finish(function)
+
+    def _finish(self, function: FunctionDef) -> None:
         with self._register_lock:
             if self._callables.pop(function.id, None) is not None:
                 self._duck.remove_function(sql_name(function))
@@ -599,6 +719,33 @@ class UdfRuntime:
         if pool:
             pool.close()
         remove_tree(self._layout.udf_dir / function.id)
+
+    @contextlib.contextmanager
+    def statement(self, sql: str, conn: Any = None) -> Iterator[str]:
+        """Run one statement (the text it yields) against whole function definitions, within its timeout.
+
+        Each `_ls_udf_<id>` the statement names is bound to a live definition and kept until the
+        statement ends, so a concurrent CREATE OR REPLACE never removes a function under it. With a
+        STATEMENT_TIMEOUT_IN_SECONDS for the session of `conn`, its UDF batches stop at the deadline and
+        DuckDB is interrupted (`conn._duck_conn`); the statement then fails with Snowflake's timeout error.
+        """
+        timeout = self.parameters.statement_timeout(conn) if conn is not None else None
+        started = time.monotonic()
+        deadline = started + timeout if timeout else math.inf
+        lease = self._versions.bind(sql, deadline)
+        watchdog = _Watchdog(timeout, conn._duck_conn.interrupt) if timeout and conn is not None else None
+        try:
+            yield lease.sql
+        except Exception as error:
+            if time.monotonic() >= deadline:
+                self.take_error(str(error))  # the UDF's own account of it, superseded
+                raise statement_timeout_error(timeout or 0) from None
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            for finished in self._versions.release(lease):
+                self._finish(finished)
 
     def _callable(self, function: FunctionDef) -> Callable[..., pa.Array]:
         def call(*arrays: pa.Array) -> pa.Array:
@@ -623,14 +770,15 @@ class UdfRuntime:
             values: list[Any] = [None] * rows
             if keep:
                 subset = [[column[i] for i in keep] for column in columns]
-                for index, value in zip(keep, self._pool(function).run(subset), strict=True):
+                results = self._pool(function).run(subset, self._versions.deadline(function.id))
+                for index, value in zip(keep, results, strict=True):
                     values[index] = value
             return pa.array(values, type=_ARROW_TYPES[function.returns.duckdb or "VARCHAR"])
         except UdfError as error:
             key = uuid.uuid4().hex
             self._errors[key] = (
                 str(error)
-                if isinstance(error, UdfTimeout)
+                if isinstance(error, UdfTimeout | StatementTimeout)
                 else f"Python Interpreter Error:\n{error}\n in function {function.name} with handler {function.handler}"
             )
             raise RuntimeError(ERROR_MARKER + key) from None
@@ -644,6 +792,8 @@ class UdfRuntime:
         with self._lock:
             pool = self._pools.get(function.id)
             if pool is None:
+                if not self._versions.is_live(function.id):  # a call no statement leased (e.g. from a view)
+                    raise UdfError(f"function {function.object_name.dotted} was replaced or dropped")
                 directory = self._materialize(function)
                 # One log per definition: its workers append their output to it.
                 log_path = self._layout.logs_dir / f"udf-{function.name.lower()}-{function.id[:8]}.log"
@@ -655,6 +805,7 @@ class UdfRuntime:
                     self._processes,
                     self._python,
                     worker_import_path(self._layout),
+                    self._memory_mb,
                 )
                 self._pools[function.id] = pool
             return pool
@@ -672,8 +823,7 @@ class UdfRuntime:
                     if file is None:
                         raise UdfError(f"Failed to access import {text}: file does not exist on the stage")
                     target = staging / Path(location.path).name
-                    shutil.copyfile(file.path, target)
-                    target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                    place_read_only(file.path, target)  # a hard link where it can: no 1 GB copy
                 staging.chmod(0o555)
                 os.replace(staging, imports)
             finally:
@@ -689,3 +839,25 @@ class UdfRuntime:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close(kill_busy=True)
+
+
+class _Watchdog:
+    """Interrupts a statement's DuckDB work at its timeout, unless cancelled first (never afterwards)."""
+
+    def __init__(self, seconds: float, interrupt: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._done = False
+        self._interrupt = interrupt
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self._interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()

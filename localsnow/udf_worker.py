@@ -10,10 +10,14 @@ may import them, their dependencies, the standard library, its IMPORTS and
 `_snowflake`, and nothing else (localsnow.udf_imports), as in Snowflake. The
 worker itself imports only the standard library before the handler, so nothing
 it loaded can leak to the handler through sys.modules (and localsnow is hidden).
+--memory-mb bounds the process's data segment (RLIMIT_DATA): past it, allocations fail with
+MemoryError (localsnow.udf_limits says why not RLIMIT_AS).
 Messages are pickled tuples over a socket inherited as fd N:
     -> ("ready", {...}) | ("error", text)          once, after importing the handler
-    <- ("call", [column, ...])  -> ("ok", values) | ("error", text)
+    <- ("call", [column, ...])  -> ("ok", values) | ("error", text) | ("memory-exhausted", text)
     <- ("stop",)
+After "memory-exhausted" the worker exits: what the handler kept may not be freed, and the
+server starts a fresh worker for the next call.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import datetime
 import importlib
 import math
 import os
+import resource
 import sys
 import traceback
 from collections.abc import Callable
@@ -34,6 +39,8 @@ from localsnow import udf_imports
 
 INLINE_MODULE = "_udf_code"
 DROP_PATH_ENV = "LOCALSNOW_WORKER_DROP_PATH"
+MEMORY_EXHAUSTED = "memory-exhausted"
+_RESERVE_BYTES = 4 * 2**20
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -44,7 +51,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--return-type", required=True, help="DuckDB type")
     parser.add_argument("--inline-dir", help="directory holding _udf_code.py (inline body)")
     parser.add_argument("--packages", default="", help="comma-separated distributions the handler may import")
+    parser.add_argument("--memory-mb", type=int, default=0, help="data segment limit in MiB (0: none)")
     return parser.parse_args(argv)
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes > 0:
+        limit = megabytes * 2**20
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def _install_snowflake_stub() -> None:
@@ -197,6 +211,8 @@ class Runner:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     channel = Connection(args.fd)
+    _limit_memory(args.memory_mb)
+    reserve = bytearray(_RESERVE_BYTES)
     _install_snowflake_stub()
     code_paths = _isolate_sys_path(sys._xoptions.get("snowflake_import_directory"), args.inline_dir)  # type: ignore[arg-type]
     try:
@@ -219,9 +235,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         try:
             reply: tuple[str, Any] = ("ok", runner.run(message[1]))
+        except MemoryError as error:
+            reserve.clear()  # room to format the traceback at the limit
+            reply = (MEMORY_EXHAUSTED, _format_error(error))
         except Exception as error:
             reply = ("error", _format_error(error))
-        channel.send(reply)
+        channel.send(reply)  # the handler's frames (and what they held) are freed by now
+        if reply[0] == MEMORY_EXHAUSTED:
+            return 3
 
 
 if __name__ == "__main__":
