@@ -15,6 +15,7 @@ import difflib
 import email.utils
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,9 @@ from deploy.units import human_bytes
 
 ACCOUNT = (Origin.ACCOUNT,)
 MANIFESTS = (Origin.MANIFESTS,)
+
+NOT_MANAGED = f"exists but is not managed by {TOOL_NAME}"
+CHANGED_OUTSIDE = f"changed outside {TOOL_NAME}: the live function no longer matches the spec its comment records"
 
 _COMPARED = (
     "args",
@@ -109,9 +113,14 @@ def live_spec(want: FunctionProps, have: ObservedFunction) -> str:
     the manifests' spelling stands in for the live one, so only a length change escapes this check
     (and moves the manifests' own hash).
     """
+    return declared_live_spec(want.args, have)
+
+
+def declared_live_spec(args: tuple[tuple[str, str], ...], have: ObservedFunction) -> str:
+    """``live_spec`` from the declared arguments alone (the manifests' names, no artifact): all it needs."""
     props = replace(observed_properties(have), comment=split_tag(have.comment)[0])
-    if _described_args(want) == props.args:
-        props = replace(props, args=want.args)
+    if tuple((n, argument_type(t)) for n, t in args) == props.args:
+        props = replace(props, args=args)
     return _spec_hash(props)
 
 
@@ -210,11 +219,9 @@ def compare_function(want: FunctionProps, have: ObservedFunction) -> list[str]:
     if not reasons and managed and spec != want.spec:
         reasons.append(f"ownership tag records spec {spec}, the manifests give {want.spec}")
     if reasons and managed and Origin.ACCOUNT in function_origins(want, have):
-        reasons.insert(
-            0, f"changed outside {TOOL_NAME}: the live function no longer matches the spec its comment records"
-        )
+        reasons.insert(0, CHANGED_OUTSIDE)
     elif not managed:
-        reasons.insert(0, f"exists but is not managed by {TOOL_NAME}; it will be taken over")
+        reasons.insert(0, f"{NOT_MANAGED}; it will be taken over")
     return reasons
 
 
@@ -242,6 +249,16 @@ def _stage_after(st: StageSpec) -> StageProps:
     return StageProps(st.database, st.schema, st.name, f"{st.comment} {tag()}".strip(), st.encryption)
 
 
+UNTAGGED_STAGE = f"{NOT_MANAGED}; taking it over: its comment gets the ownership tag"
+
+
+def missing_stage(fqn: str, served: bool, after: StageProps | None = None) -> Change:
+    """A declared stage that does not exist: dropped in the account when a live function imports from it."""
+    why = ACCOUNT if served else MANIFESTS
+    reason = "it does not exist" + (", but a live function imports from it" if served else "")
+    return Change(Action.CREATE, Kind.STAGE, fqn, (reason,), after=after, origins=why)
+
+
 def _stage_change(st: StageSpec, obs: ObservedStage | None, served: bool) -> Change | None:
     """Create a missing stage; take over an untagged one, or fix its comment (ALTER STAGE ... SET COMMENT).
 
@@ -250,13 +267,11 @@ def _stage_change(st: StageSpec, obs: ObservedStage | None, served: bool) -> Cha
     comment that differs under an intact tag counts as the manifests' (docs/plan-format.md, "Origin").
     """
     if obs is None:
-        why = ACCOUNT if served else MANIFESTS
-        reason = "it does not exist" + (", but a live function imports from it" if served else "")
-        return Change(Action.CREATE, Kind.STAGE, st.fqn, (reason,), after=_stage_after(st), origins=why)
+        return missing_stage(st.fqn, served, _stage_after(st))
     user_comment, managed, _ = split_tag(obs.comment)
     reasons = []
     if not managed:
-        reasons.append(f"exists but is not managed by {TOOL_NAME}; taking it over: its comment gets the ownership tag")
+        reasons.append(UNTAGGED_STAGE)
     if user_comment.strip() != st.comment.strip():
         reasons.append(f"comment: {_short(user_comment)} -> {_short(st.comment)}")
     if not reasons:
@@ -331,6 +346,28 @@ def _marker_file(st: StageSpec) -> LocalFile:
     )
 
 
+def version_file_reasons(
+    files: tuple[LocalFile, ...], there: dict[str, RemoteFile], encryption: str | None
+) -> tuple[list[str], set[str], list[str]]:
+    """A version folder as listed (``there``) against the files it should hold: (reasons, names to upload,
+    unexpected names). The files are the manifests' (plan) or those its completion marker lists (drift
+    without artifacts: deploy.drift_names)."""
+    reasons: list[str] = []
+    to_upload: set[str] = set()
+    for f in files:
+        remote = there.get(f.name)
+        if remote is None:
+            reasons.append(f"missing file {f.name}")
+            to_upload.add(f.name)
+        elif why := _file_drift(f, remote, encryption):
+            reasons.append(why)
+            to_upload.add(f.name)
+    wanted = {f.name for f in files} | {MARKER_NAME}
+    extra = sorted(n for n in there if n not in wanted)
+    reasons += [f"unexpected file {n} in a managed version" for n in extra]
+    return reasons, to_upload, extra
+
+
 def _stage_version_change(st: StageSpec, obs: ObservedStage | None, served: set[str]) -> Change | None:
     """Upload the manifests' version, or repair it.
 
@@ -355,19 +392,7 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None, served: set[
             origins=ACCOUNT if version in served else MANIFESTS,
         )
     encryption = obs.encryption if obs else None
-    reasons: list[str] = []
-    to_upload: set[str] = set()
-    for f in st.files:
-        remote = there.get(f.name)
-        if remote is None:
-            reasons.append(f"missing file {f.name}")
-            to_upload.add(f.name)
-        elif why := _file_drift(f, remote, encryption):
-            reasons.append(why)
-            to_upload.add(f.name)
-    wanted = {f.name for f in st.files} | {MARKER_NAME}
-    extra = sorted(n for n in there if n not in wanted)
-    reasons += [f"unexpected file {n} in a managed version" for n in extra]
+    reasons, to_upload, extra = version_file_reasons(st.files, there, encryption)
     if MARKER_NAME not in there:
         reasons.append("completion marker missing: an earlier upload was interrupted; finishing it")
     elif why := _file_drift(_marker_file(st), there[MARKER_NAME], encryption):
@@ -444,7 +469,7 @@ def _prune(st: StageSpec, obs: ObservedStage, protected: set[str]) -> list[Chang
     return out
 
 
-def _served(observed: Observed) -> dict[str, set[str]]:
+def served_versions(observed: Observed) -> dict[str, set[str]]:
     """Stage -> the versions live functions import: what the last apply made them serve."""
     out: dict[str, set[str]] = {}
     for fn in observed.functions.values():
@@ -454,31 +479,41 @@ def _served(observed: Observed) -> dict[str, set[str]]:
     return out
 
 
-def _missing_function_origins(fn: FunctionSpec, observed: Observed) -> tuple[Origin, ...]:
+def missing_function_origins(stages: Iterable[str], observed: Observed) -> tuple[Origin, ...]:
     """The account keeps no record of a dropped function: it counts as the account's once t5-deploy
     has deployed a stage it imports from (each apply creates the function with its stages), so a
     function added to the manifests next to deployed stages also reads as drift until applied."""
-    deployed = any((st := observed.stages.get(ref.stage)) is not None and st.managed for ref in fn.imports)
+    deployed = any((st := observed.stages.get(fqn)) is not None and st.managed for fqn in stages)
     return ACCOUNT if deployed else MANIFESTS
 
 
-def diff(desired: Desired, observed: Observed) -> Plan:
+def missing_containers(
+    databases: Iterable[str], schemas: Iterable[tuple[str, str]], observed: Observed
+) -> list[Change]:
+    """Create the declared databases and schemas that do not exist.
+
+    One counts as dropped in the account when t5-deploy has deployed anything of these manifests
+    here; with nothing deployed, it is the manifests' first apply.
+    """
     changes: list[Change] = []
-    # A missing database or schema counts as dropped in the account when t5-deploy has deployed
-    # anything of these manifests here; with nothing deployed, it is the manifests' first apply.
     deployed = any(st.managed for st in observed.stages.values()) or any(
         fn.managed for fn in observed.functions.values()
     )
     missing = ACCOUNT if deployed else MANIFESTS
     absent = ("it does not exist",)
-    for db in desired.databases:
+    for db in databases:
         if db not in observed.databases:
             changes.append(Change(Action.CREATE, Kind.DATABASE, db, absent, after=DatabaseProps(db), origins=missing))
-    for db, sc in desired.schemas:
+    for db, sc in schemas:
         if (db, sc) not in observed.schemas:
             schema = SchemaProps(db, sc)
             changes.append(Change(Action.CREATE, Kind.SCHEMA, f"{db}.{sc}", absent, after=schema, origins=missing))
-    served = _served(observed)
+    return changes
+
+
+def diff(desired: Desired, observed: Observed) -> Plan:
+    changes = missing_containers(desired.databases, desired.schemas, observed)
+    served = served_versions(observed)
     for st in desired.stages.values():
         if (c := _stage_change(st, observed.stages.get(st.fqn), st.fqn in served)) is not None:
             changes.append(c)
@@ -490,7 +525,7 @@ def diff(desired: Desired, observed: Observed) -> Plan:
         want = function_properties(fn, desired.stages)
         have = observed.functions.get(identity)
         if have is None:
-            why = _missing_function_origins(fn, observed)
+            why = missing_function_origins((ref.stage for ref in fn.imports), observed)
             changes.append(
                 Change(Action.CREATE, Kind.FUNCTION, identity, ("it does not exist",), after=want, origins=why)
             )

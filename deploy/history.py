@@ -34,7 +34,7 @@ from deploy.sql import file_url, stage_location
 from deploy.state import RELEASES_FOLDER, Observed, ObservedFunction, ObservedStage, split_tag, tag, tag_fields
 
 
-def _observe(session: Session, names: DeclaredNames) -> Observed:
+def observe_names(session: Session, names: DeclaredNames) -> Observed:
     """observe() over the manifests' names: it needs the functions' packages only to read the channel."""
     scope = SimpleNamespace(
         databases=names.databases,
@@ -242,7 +242,7 @@ def _live_versions(observed: Observed, names: DeclaredNames) -> dict[str, set[st
 
 
 def status(session: Session, names: DeclaredNames) -> StatusReport:
-    observed = _observe(session, names)
+    observed = observe_names(session, names)
     reader = RecordReader(session, observed)
     try:
         functions = []
@@ -283,7 +283,7 @@ def _newest_first(stage: ObservedStage, versions: list[str], reader: RecordReade
 
 def history(session: Session, names: DeclaredNames) -> tuple[StageHistory, ...]:
     """Complete versions still on each declared stage, newest first, the live ones marked."""
-    observed = _observe(session, names)
+    observed = observe_names(session, names)
     live = _live_versions(observed, names)
     reader = RecordReader(session, observed)
     try:
@@ -423,7 +423,7 @@ def rollback(
 ) -> RollbackResult:
     """Re-point the function to an earlier release; ``confirm`` sees the plan first and may raise to cancel."""
     declared = names.function(function)
-    observed = _observe(session, names)
+    observed = observe_names(session, names)
     fn = observed.functions.get(declared.identity)
     if fn is None:
         raise DeployError(f"{declared.identity} is not deployed; nothing to roll back (run `deploy apply`)")

@@ -56,8 +56,9 @@ _UNSTAGEABLE = frozenset("'\"\\")
 _NOT_BUILT = "does not exist; build the artifacts first"
 # Said once after the problems when artifacts are missing: which commands need them, which do not.
 ARTIFACTS_NEEDED = (
-    "validate, plan, apply, drift and destroy read the artifacts (plan, apply and drift compare their content "
-    "hashes with the account's), so they need them here; call, eval and sample-data need only the manifests"
+    "validate, plan, apply and destroy read the artifacts (plan and apply compare their content hashes with the "
+    "account's), so they need them here; call, eval and sample-data need only the manifests, as do status, history "
+    "and drift (which then compares the account with what was last applied; its --format sql needs the artifacts)"
 )
 
 

@@ -244,6 +244,15 @@ def marker_content(files: Iterable[FileDigest]) -> bytes:
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
 
+def marker_files(data: bytes) -> tuple[LocalFile, ...] | None:
+    """The files a completion marker lists (marker_content read back); None: not a marker this tool wrote."""
+    try:
+        doc = json.loads(data)
+        return tuple(LocalFile(f["name"], None, int(f["size"]), str(f["sha256"])) for f in doc["files"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def is_version_name(name: str) -> bool:
     return len(name) == VERSION_HEX and all(c in "0123456789abcdef" for c in name)
 

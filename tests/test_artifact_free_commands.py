@@ -61,7 +61,7 @@ def test_the_clone_has_no_artifacts_and_cannot_plan(clone, capsys: pytest.Captur
     """What needs the content hashes still refuses, and says which commands do not need them."""
     fresh, _ = clone
     assert sorted(p.name for p in fresh.iterdir()) == ["manifests", "snowflake.yml"]
-    rc, _, err = deploy(capsys, "drift")
+    rc, _, err = deploy(capsys, "plan")  # drift has a names-only check (tests/test_drift_without_artifacts.py)
     assert rc == 1
     assert "does not exist; build the artifacts first" in err and ARTIFACTS_NEEDED in " ".join(err.split())
 

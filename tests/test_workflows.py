@@ -53,9 +53,10 @@ def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
     return workflow.get("on", workflow.get(True))
 
 
-def step(job: dict[str, Any], name: str) -> dict[str, Any]:
-    matches = [s for s in job["steps"] if s.get("name") == name]
-    assert len(matches) == 1, f"one step named {name!r}"
+def step(job: dict[str, Any], name: str | None, *, uses: str | None = None) -> dict[str, Any]:
+    """The job's one step with this name (or, with `uses`, the one step using that action)."""
+    matches = [s for s in job["steps"] if (s.get("uses") == uses if uses else s.get("name") == name)]
+    assert len(matches) == 1, f"one step named {name!r}" if uses is None else f"one step using {uses}"
     return matches[0]
 
 
@@ -308,6 +309,25 @@ def test_drift_step_fails_on_drift_with_the_report_as_summary(status: int, tmp_p
     assert rc == status  # 2 (drift) fails the job like an error does
     assert files["summary"] == "fake report\n"
     assert files["calls.log"] == "drift --format markdown\n"
+
+
+@pytest.mark.parametrize(("train", "made"), [("false", False), ("true", True)])
+def test_drift_job_needs_no_training_run(train: str, made: bool, tmp_path: Path) -> None:
+    """drift.yml asks setup-deploy not to train (drift reads tags and markers); the other jobs still do."""
+    setup = step(load("drift.yml")["jobs"]["drift"], None, uses="./.github/actions/setup-deploy")
+    assert setup["with"]["train-if-missing"] == "false"
+    action = yaml.safe_load(ACTION_FILES[0].read_text())
+    assert action["inputs"]["train-if-missing"]["default"] == "true"
+    training = next(s for s in action["runs"]["steps"] if s.get("name") == "Training run (artifacts/latest)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").write_text('#!/bin/sh\necho "make $*" >> made.log\n')
+    (bin_dir / "make").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ARTIFACTS_URL": "", "TRAIN_IF_MISSING": train}
+    (tmp_path / "step.sh").write_text(training["run"])
+    result = subprocess.run(["bash", "-e", "step.sh"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "made.log").exists() is made
 
 
 # -- the comment: find or update, against a fake API ------------------------------------

@@ -22,16 +22,17 @@ from deploy.cli.context import (
 )
 from deploy.cli.output import PlanFormat, SavedPlanFormat
 from deploy.plan import Plan
-from deploy.spec import Desired
+from deploy.spec import DeclaredNames, Desired
 
 app = typer.Typer()
 
 
-def _targeted(the_plan: Plan, opts: Options, connection: str | None, desired: Desired) -> Plan:
+def _targeted(the_plan: Plan, opts: Options, connection: str | None, desired: Desired | DeclaredNames) -> Plan:
     """The plan with this run's scope, so its text and Markdown name an --env target as `plan` does."""
     from deploy import saved_plan
 
-    return replace(the_plan, scope=saved_plan.current_scope(connection or opts.connection, desired))
+    # current_scope reads the databases, schemas and environment: the names hold them as Desired does.
+    return replace(the_plan, scope=saved_plan.current_scope(connection or opts.connection, desired))  # type: ignore[arg-type]
 
 
 @app.command()
@@ -193,12 +194,24 @@ def drift(
 ) -> None:
     """Report what changed in the account since the last apply (not manifest edits). Exit 0: clean, 2: drift."""
     from deploy import drift as drift_report
+    from deploy.manifest import ArtifactsMissing
 
     opts = options(ctx)
-    desired = opts.workspace.desired()
-    with session(opts, connection) as opened:
-        the_plan, _ = reconcile.plan(opened, desired)
-    report = drift_report.report(the_plan)
+    desired: Desired | DeclaredNames
+    try:
+        desired = opts.workspace.desired()
+    except ArtifactsMissing:
+        if fmt is PlanFormat.sql:
+            raise  # the repair's SQL renders the manifests' properties: those need the artifacts
+        from deploy import drift_names
+
+        # A runner without artifacts/: what the account records of the last apply (tags, markers) is enough.
+        desired = opts.names()
+        report = read_by_names(ctx, connection, drift_names.report)
+    else:
+        with session(opts, connection) as opened:
+            the_plan, _ = reconcile.plan(opened, desired)
+        report = drift_report.report(the_plan)
     if fmt in (PlanFormat.text, PlanFormat.markdown):
         # Warnings (e.g. a stage whose encryption differs and cannot be altered) show here too.
         shown = _targeted(report.drift, opts, connection, desired)
