@@ -12,12 +12,11 @@ The rules, and what the account cannot tell, are in docs/plan-format.md ("Origin
 from __future__ import annotations
 
 import difflib
-import email.utils
 import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from deploy import TOOL_NAME, runtimes
@@ -38,6 +37,7 @@ from deploy.plan import Action, Change, Kind, Origin, Plan, origins
 from deploy.spec import MARKER_NAME, Desired, FunctionSpec, StageSpec, split_import
 from deploy.sql import argument_type
 from deploy.state import (
+    EPOCH,
     SNOWFLAKE_FULL,
     Observed,
     ObservedFunction,
@@ -411,28 +411,12 @@ def _stage_version_change(st: StageSpec, obs: ObservedStage | None, served: set[
     )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _parse_time(text: str) -> datetime | None:
-    """LIST's last_modified, ``Fri, 1 Mar 2024 20:56:24 GMT`` (RFC 1123; snowflake-cli
-    tests/stage/test_diff.py DEFAULT_LAST_MODIFIED); ISO 8601 is read too."""
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _written_at(files: dict[str, RemoteFile]) -> datetime:
     """When a version was last written: its newest file, normally the marker, uploaded last.
 
     Parsed, never compared as text: "Thu, 29 Feb 2024" sorts after "Fri, 1 Mar 2024" as a string.
     """
-    return max((t for f in files.values() if (t := _parse_time(f.last_modified)) is not None), default=_EPOCH)
+    return max((t for f in files.values() if (t := f.modified_at) is not None), default=EPOCH)
 
 
 def _prune(st: StageSpec, obs: ObservedStage, protected: set[str]) -> list[Change]:

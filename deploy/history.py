@@ -13,11 +13,10 @@ properties as DESCRIBE shows them, nothing uploaded but the rollback's own relea
 
 from __future__ import annotations
 
-import email.utils
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -31,7 +30,16 @@ from deploy.provenance import VIA_APPLY, VIA_ROLLBACK, Provenance, ReleaseRecord
 from deploy.session import Session
 from deploy.spec import MARKER_NAME, DeclaredNames, split_import
 from deploy.sql import file_url, stage_location
-from deploy.state import RELEASES_FOLDER, Observed, ObservedFunction, ObservedStage, split_tag, tag, tag_fields
+from deploy.state import (
+    EPOCH,
+    RELEASES_FOLDER,
+    Observed,
+    ObservedFunction,
+    ObservedStage,
+    split_tag,
+    tag,
+    tag_fields,
+)
 
 
 def observe_names(session: Session, names: DeclaredNames) -> Observed:
@@ -43,21 +51,6 @@ def observe_names(session: Session, names: DeclaredNames) -> Observed:
         functions={identity: SimpleNamespace(packages=()) for identity in names.functions},
     )
     return observe(session, scope)  # type: ignore[arg-type]
-
-
-def _parse_time(text: str) -> datetime | None:
-    """LIST's last_modified (RFC 1123, ``Fri, 1 Mar 2024 20:56:24 GMT``) or ISO 8601."""
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RecordReader:
@@ -275,8 +268,8 @@ def _newest_first(stage: ObservedStage, versions: list[str], reader: RecordReade
 
     def key(v: str) -> tuple[datetime, str, str]:
         marker = files[v].get(MARKER_NAME)
-        when = _parse_time(marker.last_modified) if marker else None
-        return (when or _EPOCH, reader.uploaded_by(stage.fqn, v).at or "", v)
+        when = marker.modified_at if marker else None
+        return (when or EPOCH, reader.uploaded_by(stage.fqn, v).at or "", v)
 
     return sorted(versions, key=key, reverse=True)
 

@@ -6,11 +6,13 @@ depends on the module that reads the account.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
 from deploy import TOOL_NAME
@@ -128,6 +130,22 @@ class RemoteFile:
     size: int
     md5: str | None
     last_modified: str
+
+    @property
+    def modified_at(self) -> datetime | None:
+        """``last_modified`` parsed: LIST gives RFC 1123, ``Fri, 1 Mar 2024 20:56:24 GMT`` (snowflake-cli
+        tests/stage/test_diff.py DEFAULT_LAST_MODIFIED); ISO 8601 is read too. None: unreadable."""
+        try:
+            when = email.utils.parsedate_to_datetime(self.last_modified)
+        except (TypeError, ValueError, IndexError):
+            try:
+                when = datetime.fromisoformat(self.last_modified)
+            except ValueError:
+                return None
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the time of a file whose time is unknown
 
 
 @dataclass(frozen=True)
