@@ -16,7 +16,6 @@ seconds; both checkouts share one embedded Snowflake home.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -28,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_project import HANDLER_FILE, ROOT, project_environment, shout_manifest, small_project, sql_runner
+from cli_project import HANDLER_FILE, ROOT, load_script, project_environment, shout_manifest, small_project, sql_runner
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DATABASE, SCHEMA = "T5_GITOPS", "PUBLIC"
@@ -49,18 +48,7 @@ GITHUB_ENV = {
 }
 
 
-def _load_pr_comment() -> Any:
-    module = sys.modules.get("pr_comment")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("pr_comment", ROOT / "scripts" / "pr_comment.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["pr_comment"] = module  # dataclasses look the module up while the class is built
-        spec.loader.exec_module(module)
-    return module
-
-
-pr_comment = _load_pr_comment()
+pr_comment = load_script("pr_comment")
 
 
 def job(workflow: str) -> dict[str, Any]:
@@ -248,16 +236,8 @@ def test_saved_plan_travels_to_the_apply_job_and_goes_stale(repo, tmp_path: Path
 # -- the README's example comment ------------------------------------------------------
 
 
-def _readme_examples() -> Any:
-    spec = importlib.util.spec_from_file_location("readme_examples", ROOT / "scripts" / "readme_examples.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_readme_shows_the_comment_the_tool_makes() -> None:
-    examples = _readme_examples()
+    examples = load_script("readme_examples")
     comment = examples.example_pr_comment()
     assert comment.startswith(pr_comment.MARKER + "\n### t5-deploy plan\n")
     assert "`T5_DEMO.PUBLIC.SUMMARIZE(VARCHAR)` (must be replaced)" in comment
@@ -271,7 +251,7 @@ def test_readme_shows_the_comment_the_tool_makes() -> None:
 
 
 def test_readme_block_writer(tmp_path: Path) -> None:
-    examples = _readme_examples()
+    examples = load_script("readme_examples")
     readme = tmp_path / "README.md"
     comment = "<!-- m -->\nnew\n"
     readme.write_text(f"# t\n\nbefore\n\n{examples.START}\nold\n{examples.END}\n\nafter\n")

@@ -8,7 +8,6 @@ binary from GitHub when it builds, so it cannot be installed offline).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_project import HANDLER_FILE, ROOT, project_environment, shout_manifest, small_project
+from cli_project import HANDLER_FILE, ROOT, load_script, project_environment, shout_manifest, small_project
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONS = ROOT / ".github" / "actions"
@@ -32,16 +31,7 @@ ACTION_FILES = sorted(ACTIONS.glob("*/action.yml"))
 DEPLOY_WORKFLOWS = ("plan.yml", "apply.yml", "drift.yml")
 
 
-def _load_script() -> Any:
-    spec = importlib.util.spec_from_file_location("pr_comment", ROOT / "scripts" / "pr_comment.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pr_comment"] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-pr_comment = _load_script()
+pr_comment = load_script("pr_comment")
 
 
 def load(name: str) -> dict[str, Any]:
